@@ -1,0 +1,41 @@
+"""The benchmark's own virtual environment (benchmarks/.venv-peers): the peers
+from PyPI plus resqplug (editable), made on first use, refreshed when
+requirements-peers.txt or resqplug's pyproject.toml change."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENV = HERE / ".venv-peers"
+PY = VENV / "bin" / "python"
+REQUIREMENTS = HERE / "requirements-peers.txt"
+
+
+def inside() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def ensure() -> None:
+    stamp = VENV / ".installed"
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + (ROOT / "pyproject.toml").read_bytes())
+    if PY.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return
+    print(f"installing the peers into {VENV.relative_to(ROOT)} ...", file=sys.stderr, flush=True)
+    if not PY.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+        subprocess.run([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+    pip = [str(PY), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS), "-e", str(ROOT)]
+    subprocess.run(pip, check=True)
+    stamp.write_text(digest.hexdigest())
+
+
+def reexec(script: str) -> None:
+    """Run `script` with the same arguments inside the peers' venv."""
+    ensure()
+    os.execv(str(PY), [str(PY), script, *sys.argv[1:]])

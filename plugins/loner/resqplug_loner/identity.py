@@ -1,0 +1,66 @@
+"""What makes two jobs "the same", and the lock settings of a unique class."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import resqplug
+from resqplug.payload import canonical
+
+OPTIONS = ("unique", "unique_for", "unique_key", "unique_scope")
+DEFAULT_TTL_S = 6 * 3600
+SCOPES = ("until_done", "queued")
+
+
+@dataclass(frozen=True)
+class Uniqueness:
+    ttl_s: float
+    scope: str
+
+
+def read_uniqueness(job_class: type) -> Uniqueness | None:
+    """The class's settings, or None if it is not unique. ConfigError names
+    the bad attribute."""
+    owner = job_class.__qualname__
+    unique = getattr(job_class, "unique", False)
+    unique_for = getattr(job_class, "unique_for", None)
+    if not unique and unique_for is None:
+        return None
+    if unique_for is not None and (
+        isinstance(unique_for, bool)
+        or not isinstance(unique_for, (int, float))
+        or not math.isfinite(unique_for)
+        or unique_for <= 0
+    ):
+        raise resqplug.ConfigError(f"{owner}.unique_for must be seconds > 0, got {unique_for!r}")
+    scope = getattr(job_class, "unique_scope", "until_done")
+    if scope not in SCOPES:
+        raise resqplug.ConfigError(f"{owner}.unique_scope must be one of {SCOPES}, got {scope!r}")
+    key_fn = getattr(job_class, "unique_key", None)
+    if key_fn is not None and not callable(key_fn):
+        raise resqplug.ConfigError(f"{owner}.unique_key must be a method (*args) -> str")
+    return Uniqueness(float(unique_for or DEFAULT_TTL_S), scope)
+
+
+def identity(job: resqplug.Job) -> str:
+    """The job's identity: its ``unique_key(*args)``, else class + canonical args."""
+    key_fn = getattr(job, "unique_key", None)
+    if key_fn is not None:
+        return f"{job.class_name}:{key_fn(*job.args)}"
+    return f"{job.class_name}:{canonical(job.args)}"
+
+
+def lock_key(client: resqplug.Resq, job: resqplug.Job) -> str:
+    digest = hashlib.sha1(identity(job).encode("utf-8")).hexdigest()
+    return client.keys.plugin("loner", "lock", job.class_name, digest)
+
+
+def lock_pattern(client: resqplug.Resq) -> str:
+    return client.keys.plugin("loner", "lock", "*")
+
+
+def describe(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

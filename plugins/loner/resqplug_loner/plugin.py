@@ -1,0 +1,109 @@
+"""The loner plugin: a lock per job identity, taken atomically with the write
+(an enqueue guard) and released when the job is done (or starts)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from typing import Any
+
+import resqplug
+from resqplug import DontPerform, EnqueueGuard, Job, hookimpl
+
+from . import hookspecs
+from .identity import OPTIONS, Uniqueness, lock_key, read_uniqueness
+
+log = logging.getLogger("resqplug.loner")
+_settings: dict[type, Uniqueness | None] = {}
+
+
+def uniqueness(job_class: type) -> Uniqueness | None:
+    if job_class not in _settings:
+        _settings[job_class] = read_uniqueness(job_class)
+    return _settings[job_class]
+
+
+def release(job: Job) -> None:
+    """Drop the job's lock if this job holds it (compare-and-delete)."""
+    if uniqueness(type(job)) is None:
+        return
+    client = resqplug.client_for(job)
+    client.scripts.lock_release([lock_key(client, job)], [job.id])
+
+
+class LonerPlugin:
+    @hookimpl
+    def add_hookspecs(self, pm: Any) -> None:
+        pm.add_hookspecs(hookspecs)
+
+    @hookimpl
+    def job_options(self) -> tuple[str, ...]:
+        return OPTIONS
+
+    @hookimpl
+    def job_defined(self, job_class: type) -> None:
+        _settings.pop(job_class, None)
+        uniqueness(job_class)
+
+    @hookimpl(trylast=True)
+    def before_enqueue(self, job: Job) -> None:
+        settings = uniqueness(type(job))
+        if settings is not None:
+            client = resqplug.client_for(job)
+            ttl_ms = int(settings.ttl_s * 1000)
+            job.guards.append(EnqueueGuard(lock_key(client, job), job.id, ttl_ms))
+
+    @hookimpl
+    def enqueue_refused(self, job: Job, guard: EnqueueGuard, holder: str | None) -> None:
+        if job is None or not guard.key.startswith(resqplug.client_for(job).keys.plugin("loner")):
+            return
+        log.info("duplicate %s %s skipped: %s holds it", job.class_name, job.id, holder)
+        resqplug.get_plugins().call_each("duplicate_skipped", job=job, existing_id=holder)
+
+    @hookimpl(wrapper=True)
+    def before_perform(self, job: Job) -> Generator[None, None, None]:
+        settings = uniqueness(type(job))
+        try:
+            yield
+        except DontPerform:
+            release(job)  # skipped: it will not run, so it no longer holds its place
+            raise
+        if settings is not None and settings.scope == "queued":
+            release(job)
+
+    @hookimpl
+    def after_perform(self, job: Job) -> None:
+        release(job)
+
+    @hookimpl(wrapper=True)
+    def handle_failure(self, job: Job, exc: BaseException) -> Generator[None, Any, Any]:
+        try:
+            action = yield
+        except BaseException:
+            release(job)  # the core records this failure as final
+            raise
+        if action is None or not action.startswith("retried"):
+            release(job)  # finished for good (failed, killed); a retry keeps the lock
+        return action
+
+    @hookimpl
+    def dashboard_pages(self) -> list[Any]:
+        from .web import PAGE
+
+        return [PAGE]
+
+    @hookimpl
+    def add_cli_commands(self, cli: Any) -> None:
+        from .cli import loner_group
+
+        cli.add_command(loner_group)
+
+
+def holder(target: Any, *args: Any) -> str | None:
+    """The id of the job holding the identity of ``target(*args)``, or None."""
+    from resqplug.job import job_class_of
+
+    client = resqplug.default_client()
+    probe = job_class_of(target)(list(args))
+    value = client.redis.get(lock_key(client, probe))
+    return value.decode() if value else None

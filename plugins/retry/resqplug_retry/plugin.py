@@ -1,0 +1,129 @@
+"""The retry plugin: hooks into the core's failure handling."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import resqplug
+from resqplug import Job, hookimpl
+from resqplug.delayed import DelayedSet
+from resqplug.failure import job_payload, message
+from resqplug.runner import any_job
+
+from . import hookspecs
+from .policy import OPTIONS, Policy, read_policy
+
+log = logging.getLogger("resqplug.retry")
+STATE_TTL_S = 86_400
+_policies: dict[type, Policy | None] = {}
+
+
+def policy_for(job_class: type) -> Policy | None:
+    if job_class not in _policies:
+        _policies[job_class] = read_policy(job_class)
+    return _policies[job_class]
+
+
+def state_key(client: resqplug.Resq, job_id: str) -> str:
+    return client.keys.plugin("retry", "state", job_id)
+
+
+class RetryPlugin:
+    @hookimpl
+    def add_hookspecs(self, pm: Any) -> None:
+        pm.add_hookspecs(hookspecs)
+
+    @hookimpl
+    def job_options(self) -> tuple[str, ...]:
+        return OPTIONS
+
+    @hookimpl
+    def job_defined(self, job_class: type) -> None:
+        _policies.pop(job_class, None)
+        policy_for(job_class)  # raises ConfigError naming a bad attribute
+
+    @hookimpl
+    def handle_failure(self, job: Job, exc: BaseException) -> str | None:
+        policy = policy_for(type(job))
+        if policy is None or not policy.wants_retry(job, exc):
+            return None
+        plugins = resqplug.get_plugins()
+        if job.attempt > policy.limit:
+            log.info("job %s exhausted its %d retries", job.id, policy.limit)
+            client = resqplug.client_for(job)
+            client.redis.delete(state_key(client, job.id))
+            plugins.call_each("retry_exhausted", job=job, exc=exc)
+            return None
+        delay = policy.delay_for(job.attempt, exc)
+        if not schedule_retry(job, exc, delay):
+            return None
+        plugins.call_each("retry_scheduled", job=job, exc=exc, delay=delay)
+        return "retried+record" if policy.record_failures else "retried"
+
+    @hookimpl
+    def after_perform(self, job: Job) -> None:
+        if "retry" in job.meta:
+            client = resqplug.client_for(job)
+            client.redis.delete(state_key(client, job.id))
+
+    @hookimpl
+    def worker_heartbeat(self, worker: Any) -> None:
+        DelayedSet(worker.client, "retry").promote()
+
+    @hookimpl
+    def dashboard_pages(self) -> list[Any]:
+        from .web import PAGE
+
+        return [PAGE]
+
+    @hookimpl
+    def add_cli_commands(self, cli: Any) -> None:
+        from .cli import retry_group
+
+        cli.add_command(retry_group)
+
+
+def schedule_retry(job: Job, exc: BaseException, delay: float) -> bool:
+    """Enqueue the next attempt (same id), through before_enqueue; after
+    ``delay`` via the scheduler's delayed set if it is installed, else our own.
+    False if a hook vetoed it."""
+    client = resqplug.client_for(job)
+    meta = dict(job.meta)
+    meta["attempt"] = job.attempt + 1
+    now = client.redis.time()
+    due = int(now[0]) + int(now[1]) / 1e6 + delay
+    meta["retry"] = {
+        "attempts": job.attempt,
+        "last_exception": type(exc).__qualname__,
+        "last_error": message(exc)[:500],
+        "next_at": due,
+    }
+    retry = any_job({**job_payload(job), "meta": meta}, job.queue)
+    if delay <= 0:
+        written = client.push(retry) is not None
+    else:
+        text = client.prepare(retry)
+        written = text is not None and delay_payload(client, retry, text, due)
+    if written:
+        record = resqplug.payload.dumps(
+            {**meta["retry"], "queue": job.queue, "class": job.class_name, "at": time.time()}
+        )
+        client.redis.set(state_key(client, job.id), record, ex=int(delay) + STATE_TTL_S)
+        log.info(
+            "retrying job %s (attempt %d) in %.2fs after %s",
+            job.id,
+            meta["attempt"],
+            delay,
+            type(exc).__name__,
+        )
+    return written
+
+
+def delay_payload(client: resqplug.Resq, job: Job, text: str, due: float) -> bool:
+    """Into the scheduler's delayed set if it is installed, else our own."""
+    hook = getattr(resqplug.get_plugins().hook, "scheduler_add", None)
+    if hook is not None:
+        return bool(hook(client=client, queue=job.queue, text=text, due=due, job=job))
+    return DelayedSet(client, "retry").add(job.queue, text, due, job)

@@ -1,0 +1,148 @@
+"""``resqplug retry show ID``, ``resqplug plugins`` and RESQPLUG_DISABLE_PLUGINS,
+through the real ``resqplug`` command (a subprocess)."""
+
+from __future__ import annotations
+
+import builtins
+import calendar
+import re
+import time
+
+import pytest
+import resqplug_retry
+import retry_jobs as rj
+from retry_helpers import run_cli, waiting_set
+
+import resqplug
+from resqplug.testing import drain
+
+Q = "retry"
+
+
+class RetryLater(rj.Flaky):
+    """The first retry at once, the second a minute later."""
+
+    name = "retry_tests.cli.RetryLater"
+    retry_exceptions = {builtins.ConnectionError: [0, 60]}
+
+
+class RetryLimitOnly(rj.Flaky):
+    name = "retry_tests.cli.RetryLimitOnly"
+    retry_limit = 3
+
+
+class RecordFailuresOnly(rj.Flaky):
+    name = "retry_tests.cli.RecordFailuresOnly"
+    retry_record_failures = True
+
+
+def field(output: str, name: str) -> str:
+    match = re.search(rf"^{name}:\s*(.*)$", output, re.MULTILINE)
+    assert match, f"no {name!r} line in:\n{output}"
+    return match.group(1)
+
+
+# --- retry show ---------------------------------------------------------------------
+
+
+def test_show_prints_attempts_last_error_and_next_run(redis_url, namespace, default_client):
+    job_id = default_client.enqueue(RetryLater, 99)
+    assert drain(default_client, Q) == 2  # attempt 1 retried at once, attempt 2 delayed
+    due = waiting_set(default_client).find(job_id).due
+    result = run_cli(redis_url, namespace, "retry", "show", job_id)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert job_id in field(out, "job")
+    assert "retry_tests.cli.RetryLater" in field(out, "job")
+    assert field(out, "attempts") == "2 failed"
+    assert field(out, "last error") == "ConnectionError: flaky 2"
+    next_run = field(out, "next run")
+    shown = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC \(in (\d+\.\d)s\)$", next_run)
+    assert shown, next_run
+    at = calendar.timegm(time.strptime(shown.group(1), "%Y-%m-%d %H:%M:%S"))
+    assert abs(at - due) <= 1.5
+    assert 50 < float(shown.group(2)) <= 60
+
+
+def test_show_of_a_finished_job_finds_no_retry_state(redis_url, namespace, default_client):
+    job_id = default_client.enqueue(rj.RetryFlaky, 1)
+    drain(default_client, Q)
+    assert rj.done(default_client, job_id)
+    result = run_cli(redis_url, namespace, "retry", "show", job_id)
+    assert result.returncode != 0
+    assert "no retry state" in result.stderr
+    assert result.stdout == ""
+
+
+def test_show_of_an_unknown_id_exits_5(redis_url, namespace, default_client):
+    result = run_cli(redis_url, namespace, "retry", "show", "no-such-job")
+    assert "no-such-job" in result.stderr
+    assert "unexpected" not in result.stderr
+    assert result.returncode == 5
+
+
+def test_show_after_retries_are_exhausted_announces_no_next_run(
+    redis_url, namespace, default_client
+):
+    job_id = default_client.enqueue(rj.RetryFlaky, 99)
+    drain(default_client, Q)
+    assert default_client.failures.get(job_id)["error"] == "flaky 4"
+    result = run_cli(redis_url, namespace, "retry", "show", job_id)
+    # Either no retry state any more, or one that tells the truth.
+    assert "(due)" not in result.stdout
+    assert "flaky 3" not in result.stdout
+    if result.returncode == 0:
+        assert field(result.stdout, "attempts").startswith("4")
+
+
+# --- loading and disabling ----------------------------------------------------------
+
+
+def test_the_plugin_loads_from_its_entry_point(default_client):
+    plugins = resqplug.get_plugins()
+    assert plugins.pm.get_plugin("retry") is resqplug_retry.plugin
+    assert ("retry", "resqplug-retry", "0.1.0") in plugins.describe()
+    assert "retry_limit" in plugins.owned_options()
+
+
+def test_resqplug_plugins_lists_it(redis_url, namespace):
+    result = run_cli(redis_url, namespace, "plugins")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert ["retry", "resqplug-retry", "0.1.0"] in rows
+
+
+def test_disabled_by_env_it_is_not_loaded(redis_url, namespace):
+    result = run_cli(
+        redis_url, namespace, "plugins", extra_env={"RESQPLUG_DISABLE_PLUGINS": "retry"}
+    )
+    assert result.returncode == 0, result.stderr
+    names = [line.split()[0] for line in result.stdout.splitlines() if line.strip()]
+    assert "core" in names
+    assert "retry" not in names
+    # Nor its command.
+    show = run_cli(
+        redis_url, namespace, "retry", "show", "x", extra_env={"RESQPLUG_DISABLE_PLUGINS": "retry"}
+    )
+    assert show.returncode == 2
+
+
+def test_disabled_a_job_with_retry_options_fails_at_enqueue(monkeypatch, default_client):
+    monkeypatch.setenv("RESQPLUG_DISABLE_PLUGINS", "retry")
+    resqplug.plugins.reset_plugins()
+    assert "retry" not in resqplug.get_plugins().names()
+    for job_class in (rj.RetryFlaky, RetryLimitOnly):
+        with pytest.raises(resqplug.UnknownOptionError) as info:
+            default_client.enqueue(job_class, 1)
+        message = str(info.value)
+        assert "'retry' plugin" in message
+        assert "resqplug-retry" in message
+        assert "RESQPLUG_DISABLE_PLUGINS" in message
+    assert default_client.size(Q) == 0
+
+
+def test_disabled_retry_record_failures_alone_fails_at_enqueue(monkeypatch, default_client):
+    monkeypatch.setenv("RESQPLUG_DISABLE_PLUGINS", "retry")
+    resqplug.plugins.reset_plugins()
+    with pytest.raises(resqplug.UnknownOptionError, match="retry"):
+        default_client.enqueue(RecordFailuresOnly, 1)

@@ -1,0 +1,188 @@
+"""Recurring schedules: cron (croniter, optional seconds field, per-schedule time
+zone) and ``every`` intervals; read from TOML or set at runtime, kept in Redis."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+import resqplug
+from resqplug.payload import check_args, validate_queue_name
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+_EVERY_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+KNOWN_FIELDS = {"class", "args", "queue", "cron", "every", "tz", "description"}
+
+
+def parse_every(value: object) -> float:
+    """``90``, ``"30s"``, ``"1h30m"`` -> seconds (> 0)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    if isinstance(value, str):
+        text = value.replace(" ", "")
+        if re.fullmatch(r"\d+(\.\d+)?", text) and float(text) > 0:
+            return float(text)
+        parts = _EVERY_RE.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+            if seconds > 0:
+                return seconds
+    raise resqplug.ConfigError(f"invalid every {value!r}: use seconds or e.g. '30s', '1h30m'")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    name: str
+    class_name: str
+    args: list[Any] = field(default_factory=list)
+    queue: str | None = None
+    cron: str | None = None
+    every: float | None = None
+    tz: str = "UTC"
+    description: str = ""
+
+    def next_after(self, ts: float) -> float:
+        """The first fire time strictly after ``ts`` (epoch seconds)."""
+        if self.every is not None:
+            return ts + self.every
+        assert self.cron is not None
+        zone = ZoneInfo(self.tz)
+        base = datetime.fromtimestamp(ts, zone)
+        it = croniter(self.cron, base, second_at_beginning=len(self.cron.split()) == 6)
+        return float(it.get_next(datetime).timestamp())
+
+    def latest_due(self, last: float, now: float) -> float | None:
+        """The latest fire time in (last, now], or None: missed ticks fire once."""
+        if self.next_after(last) > now:
+            return None
+        if self.every is not None:
+            return last + self.every * int((now - last) // self.every)
+        assert self.cron is not None
+        # Straight to the latest tick, however many were missed.
+        base = datetime.fromtimestamp(now + 0.001, ZoneInfo(self.tz))
+        it = croniter(self.cron, base, second_at_beginning=len(self.cron.split()) == 6)
+        return float(it.get_prev(datetime).timestamp())
+
+    def to_config(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"class": self.class_name, "args": self.args}
+        for key in ("queue", "cron", "every", "description"):
+            if getattr(self, key) not in (None, ""):
+                out[key] = getattr(self, key)
+        if self.tz != "UTC":
+            out["tz"] = self.tz
+        return out
+
+
+def from_config(name: str, config: object) -> Schedule:
+    """Validate one schedule entry; ConfigError says what is wrong."""
+    where = f"schedule {name!r}"
+    if not isinstance(config, dict):
+        raise resqplug.ConfigError(f"{where}: must be a table of settings")
+    unknown = set(config) - KNOWN_FIELDS
+    if unknown:
+        raise resqplug.ConfigError(f"{where}: unknown settings {sorted(unknown)}")
+    class_name = config.get("class")
+    if not isinstance(class_name, str) or not class_name:
+        raise resqplug.ConfigError(f"{where}: 'class' must name a job class")
+    args = config.get("args", [])
+    args = args if isinstance(args, list) else [args]
+    try:
+        check_args(args)
+    except resqplug.PayloadError as exc:
+        raise resqplug.ConfigError(f"{where}: {exc}") from None
+    cron, every = config.get("cron"), config.get("every")
+    if (cron is None) == (every is None):
+        raise resqplug.ConfigError(f"{where}: give exactly one of 'cron' and 'every'")
+    if cron is not None and (
+        not isinstance(cron, str)
+        or len(cron.split()) not in (5, 6)
+        or not croniter.is_valid(cron, second_at_beginning=len(cron.split()) == 6)
+    ):
+        raise resqplug.ConfigError(f"{where}: invalid cron {cron!r}")
+    tz = config.get("tz", "UTC")
+    try:
+        ZoneInfo(str(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise resqplug.ConfigError(f"{where}: unknown time zone {tz!r}") from None
+    queue = config.get("queue")
+    if queue is not None:
+        validate_queue_name(queue)
+    return Schedule(
+        name,
+        class_name,
+        args,
+        queue,
+        cron,
+        None if every is None else parse_every(every),
+        str(tz),
+        str(config.get("description", "")),
+    )
+
+
+def load_toml(path: str | Path) -> dict[str, dict[str, Any]]:
+    """``[schedules.<name>]`` tables from a TOML file (not validated here)."""
+    try:
+        data = tomllib.loads(Path(path).read_text("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise resqplug.ConfigError(f"cannot read schedule file {path}: {exc}") from None
+    tables = data.get("schedules", {})
+    if not isinstance(tables, dict):
+        raise resqplug.ConfigError(f"{path}: [schedules] must hold one table per schedule")
+    return tables
+
+
+class ScheduleStore:
+    """Schedules in Redis: config, last fire time and errors, by name."""
+
+    def __init__(self, client: resqplug.Resq) -> None:
+        self.client = client
+        k = client.keys
+        self.configs = k.plugin("scheduler", "schedules")
+        self.last = k.plugin("scheduler", "last")
+        self.errors = k.plugin("scheduler", "errors")
+
+    def set(self, name: str, config: dict[str, Any], *, check: bool = True) -> None:
+        """Store a schedule; picked up by running schedulers at their next tick."""
+        if check:
+            from_config(name, config)
+        self.client.redis.hset(self.configs, name, json.dumps(config))
+
+    def remove(self, name: str) -> bool:
+        pipe = self.client.redis.pipeline()
+        pipe.hdel(self.configs, name)
+        pipe.hdel(self.last, name)
+        pipe.hdel(self.errors, name)
+        return bool(pipe.execute()[0])
+
+    def all(self) -> dict[str, dict[str, Any]]:
+        raw = self.client.redis.hgetall(self.configs)
+        out: dict[str, dict[str, Any]] = {}
+        for name, text in sorted(raw.items()):
+            try:
+                out[name.decode()] = json.loads(text)
+            except ValueError:
+                out[name.decode()] = {"invalid": text.decode("utf-8", "replace")}
+        return out
+
+    def error_of(self) -> dict[str, str]:
+        return {k.decode(): v.decode() for k, v in self.client.redis.hgetall(self.errors).items()}
+
+    def last_fired(self) -> dict[str, float]:
+        return {k.decode(): float(v) for k, v in self.client.redis.hgetall(self.last).items()}
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)

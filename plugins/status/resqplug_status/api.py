@@ -1,0 +1,60 @@
+"""Polling API: get, wait, list, kill, remove."""
+
+from __future__ import annotations
+
+import time
+
+import resqplug
+
+from .store import FINAL, Status, StatusStore
+
+
+def _store(client: resqplug.Resq | None) -> StatusStore:
+    return StatusStore(client or resqplug.default_client())
+
+
+def get(job_id: str, client: resqplug.Resq | None = None) -> Status | None:
+    """The job's status, or None for an unknown or expired id."""
+    return _store(client).get(job_id)
+
+
+def wait(job_id: str, timeout: float, client: resqplug.Resq | None = None) -> Status | None:
+    """Block (pub/sub, not a busy loop) until the job reaches a final state or
+    ``timeout`` passes; returns the latest status."""
+    store = _store(client)
+    pubsub = store.client.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(store.channel(job_id))
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = store.get(job_id)  # after subscribing: no final state is missed
+            if status is None or status.final:
+                return status
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return status
+            pubsub.get_message(timeout=min(left, 1.0))
+    finally:
+        pubsub.close()
+
+
+def list_statuses(
+    state: str | None = None, limit: int = 50, offset: int = 0, client: resqplug.Resq | None = None
+) -> list[Status]:
+    return _store(client).list(state, limit, offset)
+
+
+def kill(job_id: str, client: resqplug.Resq | None = None) -> bool:
+    """Ask for the job to stop: a queued job is killed before it starts, a running
+    one promptly (fork and no-fork workers) or at its next at/tick (threads).
+    False if the job is unknown or already finished."""
+    store = _store(client)
+    status = store.get(job_id)
+    if status is None or status.status in FINAL:
+        return False
+    store.request_kill(job_id)
+    return True
+
+
+def remove(job_id: str, client: resqplug.Resq | None = None) -> bool:
+    return _store(client).remove(job_id)

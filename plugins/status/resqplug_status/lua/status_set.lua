@@ -1,0 +1,34 @@
+-- status_set.lua: move a job's status to a state and set fields, atomically.
+-- KEYS[1] status hash of the job    KEYS[2] index of all statuses (zset)
+-- KEYS[3] prefix of per-state indexes ('<...>:index:'; the state name is appended)
+-- KEYS[4] set of ids whose kill was requested
+-- ARGV[1] job id   ARGV[2] state   ARGV[3] now (unix time)   ARGV[4] expiry seconds
+-- ('0': do not expire; a final state expires, others persist)   ARGV[5] pub/sub channel
+-- ARGV[6..] field, value pairs to set
+-- Index scores are update times. On a final state the kill request ends, and
+-- ids of this final state older than the expiry (their hashes have expired)
+-- leave the indexes; statuses that are not final are never pruned.
+-- Returns the previous state ('' if none).
+local old = redis.call('HGET', KEYS[1], 'status') or ''
+if old ~= '' and old ~= ARGV[2] then redis.call('ZREM', KEYS[3] .. old, ARGV[1]) end
+local fields = {'status', ARGV[2], 'updated_at', ARGV[3]}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+if old == '' then redis.call('HSETNX', KEYS[1], 'created_at', ARGV[3]) end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3] .. ARGV[2], ARGV[3], ARGV[1])
+local ttl = tonumber(ARGV[4])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('SREM', KEYS[4], ARGV[1])
+  local horizon = tonumber(ARGV[3]) - ttl
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[3] .. ARGV[2], '-inf', horizon, 'LIMIT', 0, 1000)
+  for _, id in ipairs(expired) do
+    redis.call('ZREM', KEYS[3] .. ARGV[2], id)
+    redis.call('ZREM', KEYS[2], id)
+  end
+else
+  redis.call('PERSIST', KEYS[1])
+end
+redis.call('PUBLISH', ARGV[5], ARGV[2])
+return old

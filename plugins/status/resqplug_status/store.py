@@ -1,0 +1,149 @@
+"""Statuses in Redis: one hash per job id, indexes for listing, pub/sub for waiting."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import resqplug
+
+FINAL = ("completed", "failed", "killed")
+STATES = ("queued", "scheduled", "retrying", "working", *FINAL)
+DEFAULT_EXPIRE_S = 86_400
+RESULT_LIMIT = 64 * 1024
+_NUMBERS = (
+    "created_at",
+    "updated_at",
+    "enqueued_at",
+    "started_at",
+    "finished_at",
+    "due",
+    "num",
+    "total",
+)
+
+
+@dataclass(frozen=True)
+class Status:
+    id: str
+    status: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name == "fields":  # copy/pickle probe these first
+            raise AttributeError(name)
+        try:
+            return self.fields[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL
+
+    @property
+    def pct_complete(self) -> float | None:
+        num, total = self.fields.get("num"), self.fields.get("total")
+        if self.status == "completed":
+            return 100.0
+        if num is None or not total:
+            return None
+        return round(100.0 * float(num) / float(total), 1)
+
+    @property
+    def result(self) -> Any:
+        raw = self.fields.get("result")
+        return None if raw is None else json.loads(raw)
+
+
+class StatusStore:
+    def __init__(self, client: resqplug.Resq, expire_s: int = DEFAULT_EXPIRE_S) -> None:
+        self.client = client
+        self.expire_s = expire_s
+        self.index = client.keys.plugin("status", "index")
+        self.state_index = client.keys.plugin("status", "index") + ":"
+        self.kills = client.keys.plugin("status", "kill")
+        source = resources.files("resqplug_status").joinpath("lua/status_set.lua")
+        self._set = client.redis.register_script(source.read_text("utf-8"))
+
+    def key(self, job_id: str) -> str:
+        return self.client.keys.plugin("status", "job", job_id)
+
+    def channel(self, job_id: str) -> str:
+        return self.client.keys.plugin("status", "events", job_id)
+
+    def set(self, job_id: str, state: str, **fields: Any) -> str:
+        """Move ``job_id`` to ``state`` with ``fields``; returns the old state."""
+        ttl = self.expire_s if state in FINAL else 0
+        flat: list[Any] = []
+        for name, value in fields.items():
+            if value is not None:
+                flat += [name, value if isinstance(value, (str, int, float)) else json.dumps(value)]
+        old = self._set(
+            [self.key(job_id), self.index, self.state_index, self.kills],
+            [job_id, state, time.time(), ttl, self.channel(job_id), *flat],
+        )
+        return old.decode() if isinstance(old, bytes) else str(old or "")
+
+    def update(self, job_id: str, **fields: Any) -> None:
+        """Set fields without changing the state (progress)."""
+        flat = {k: v for k, v in fields.items() if v is not None}
+        if flat and self.client.redis.exists(self.key(job_id)):
+            pipe = self.client.redis.pipeline(transaction=True)
+            pipe.hset(self.key(job_id), mapping={**flat, "updated_at": time.time()})
+            pipe.execute()
+
+    def get(self, job_id: str) -> Status | None:
+        raw = self.client.redis.hgetall(self.key(job_id))
+        return self._status(job_id, raw) if raw else None
+
+    @staticmethod
+    def _status(job_id: str, raw: dict[bytes, bytes]) -> Status:
+        fields: dict[str, Any] = {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
+        for name in _NUMBERS:
+            if name in fields and fields[name] != "":
+                fields[name] = float(fields[name])
+        for name in ("attempt", "recoveries"):
+            if name in fields:
+                fields[name] = int(float(fields[name]))
+        return Status(job_id, fields.pop("status", "unknown"), fields)
+
+    def list(self, state: str | None = None, limit: int = 50, offset: int = 0) -> list[Status]:
+        """Most recently updated first; expired entries are dropped from the index."""
+        index = self.state_index + state if state else self.index
+        ids = [i.decode() for i in self.client.redis.zrevrange(index, offset, offset + limit - 1)]
+        pipe = self.client.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hgetall(self.key(job_id))
+        out, gone = [], []
+        for job_id, raw in zip(ids, pipe.execute(), strict=True):
+            (out.append(self._status(job_id, raw)) if raw else gone.append(job_id))
+        if gone:
+            self.client.redis.zrem(index, *gone)
+            self.client.redis.zrem(self.index, *gone)
+        return out
+
+    def count(self, state: str | None = None) -> int:
+        return int(self.client.redis.zcard(self.state_index + state if state else self.index))
+
+    def remove(self, job_id: str) -> bool:
+        status = self.get(job_id)
+        pipe = self.client.redis.pipeline(transaction=True)
+        pipe.delete(self.key(job_id))
+        pipe.zrem(self.index, job_id)
+        if status is not None:
+            pipe.zrem(self.state_index + status.status, job_id)
+        pipe.srem(self.kills, job_id)
+        return bool(pipe.execute()[0])
+
+    def request_kill(self, job_id: str) -> None:
+        self.client.redis.sadd(self.kills, job_id)
+
+    def kill_requested(self, job_id: str) -> bool:
+        return bool(self.client.redis.sismember(self.kills, job_id))
+
+    def kill_done(self, job_id: str) -> None:
+        self.client.redis.srem(self.kills, job_id)

@@ -1,0 +1,3 @@
+from resqplug.cli import main
+
+main()

@@ -1,0 +1,88 @@
+"""The core's own behaviour as a plugin: it calls the hook methods a job class
+defines (Resque style) and runs ``perform``. Being a plugin, all of it can be
+wrapped by other plugins."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .hookspecs import hookimpl
+from .job import Job
+
+log = logging.getLogger("resqplug.jobs")
+
+CORE_OPTIONS = ("queue", "name", "timeout", "abstract")
+_JOB_HOOKS = (
+    "before_enqueue",
+    "after_enqueue",
+    "before_dequeue",
+    "after_dequeue",
+    "before_perform",
+    "after_perform",
+    "on_failure",
+)
+_methods_cache: dict[tuple[type, str], tuple[Callable[..., Any], ...]] = {}
+
+
+def job_hook_methods(job_class: type, hook: str) -> tuple[Callable[..., Any], ...]:
+    """The methods of ``job_class`` named ``hook`` or ``hook_<suffix>``, sorted by
+    name as Resque does (the bare name first)."""
+    key = (job_class, hook)
+    found = _methods_cache.get(key)
+    if found is None:
+        names = sorted(n for n in dir(job_class) if n == hook or n.startswith(hook + "_"))
+        found = tuple(getattr(job_class, n) for n in names if callable(getattr(job_class, n)))
+        _methods_cache[key] = found
+    return found
+
+
+def _call_all(job: Job, hook: str, *extra: Any) -> None:
+    for method in job_hook_methods(type(job), hook):
+        method(job, *extra)
+
+
+class CorePlugin:
+    """Registered as ``core``, first, so plugins registered later run before it."""
+
+    @hookimpl
+    def before_enqueue(self, job: Job) -> None:
+        _call_all(job, "before_enqueue")
+
+    @hookimpl
+    def after_enqueue(self, job: Job) -> None:
+        _call_all(job, "after_enqueue")
+
+    @hookimpl
+    def before_dequeue(self, job: Job) -> None:
+        _call_all(job, "before_dequeue")
+
+    @hookimpl
+    def after_dequeue(self, job: Job, removed: int) -> None:
+        _call_all(job, "after_dequeue")
+
+    @hookimpl
+    def before_perform(self, job: Job) -> None:
+        _call_all(job, "before_perform")
+
+    @hookimpl(trylast=True)
+    def perform(self, job: Job) -> Any:
+        return job.perform(*job.args)
+
+    @hookimpl
+    def after_perform(self, job: Job, result: Any) -> None:
+        _call_all(job, "after_perform", result)
+
+    @hookimpl
+    def on_failure(self, job: Job, exc: BaseException) -> None:
+        # Each of the job's own failure methods runs even if an earlier one raised.
+        for method in job_hook_methods(type(job), "on_failure"):
+            try:
+                method(job, exc)
+            except Exception:
+                log.exception("%s.%s failed", job.class_name, method.__name__)
+
+    @hookimpl
+    def job_options(self) -> tuple[str, ...]:
+        return CORE_OPTIONS

@@ -1,0 +1,127 @@
+"""The ``resqplug`` command. Errors are one line on stderr with a documented
+exit code (see EXIT_CODES); a traceback only with ``--debug``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import Any
+
+import click
+
+from ..errors import (
+    ConfigError,
+    ConnectionError,
+    PayloadError,
+    QueueNameError,
+    ResqplugError,
+    UnknownFailureError,
+    UnknownJobError,
+)
+
+EXIT_CODES = {
+    0: "success",
+    1: "unexpected error (run with --debug for the traceback)",
+    2: "usage error (unknown command or option)",
+    3: "Redis cannot be reached",
+    4: "invalid configuration (URL, namespace, option)",
+    5: "not found (queue, job id, job class)",
+    6: "invalid input (JSON args, payload, queue name)",
+}
+
+
+def exit_code_for(exc: BaseException) -> int:
+    if isinstance(exc, ConnectionError):
+        return 3
+    if isinstance(exc, (UnknownJobError, UnknownFailureError, LookupError)):
+        return 5
+    if isinstance(exc, (PayloadError, QueueNameError)):
+        return 6
+    if isinstance(exc, ConfigError):
+        return 4
+    return 1
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--redis", "redis_url", metavar="URL", help="Redis URL (or RESQPLUG_REDIS_URL).")
+@click.option("--namespace", metavar="NS", help="Key namespace (or RESQPLUG_NAMESPACE).")
+@click.option("-v", "--verbose", count=True, help="-v: each job; -vv: worker decisions.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def cli(
+    ctx: click.Context, redis_url: str | None, namespace: str | None, verbose: int, debug: bool
+) -> None:
+    """resqplug: background jobs on Redis."""
+    # The flags become the process's settings, so plugins using the default
+    # client (and forked children) see the same server.
+    if redis_url:
+        os.environ["RESQPLUG_REDIS_URL"] = redis_url
+    if namespace:
+        os.environ["RESQPLUG_NAMESPACE"] = namespace
+    if debug:
+        os.environ["RESQPLUG_DEBUG"] = "1"
+    setup_logging(verbose)
+    ctx.ensure_object(dict)
+
+
+def rated(bar: Any, label: str) -> Any:
+    """A progress callback for ``bar`` that also shows the rate in its label."""
+    started, done = time.monotonic(), 0
+
+    def update(count: int) -> None:
+        nonlocal done
+        done += count
+        rate = done / max(time.monotonic() - started, 1e-6)
+        bar.label = f"{label} ({rate:,.0f}/s)"
+        bar.update(count)
+
+    return update
+
+
+def client() -> Any:
+    from ..config import default_client
+
+    return default_client()
+
+
+def main(argv: list[str] | None = None) -> None:
+    from ..plugins import get_plugins
+    from . import demo, embedded_cmd, failed, info, queues, work  # noqa: F401 - commands
+
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        get_plugins().hook.add_cli_commands(cli=cli)
+        cli.main(args=argv, prog_name="resqplug", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (ResqplugError, LookupError) as exc:
+        if debug:
+            raise
+        click.echo(f"resqplug: error: {exc}", err=True)
+        sys.exit(exit_code_for(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"resqplug: unexpected error: {type(exc).__name__}: {exc} "
+            "(run with --debug for the traceback)",
+            err=True,
+        )
+        sys.exit(1)

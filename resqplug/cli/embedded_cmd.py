@@ -1,0 +1,49 @@
+"""``resqplug embedded start|stop|status``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .. import embedded
+from . import cli
+
+
+@cli.group("embedded")
+def embedded_group() -> None:
+    """Manage the embedded server (a Redis-compatible server for one machine)."""
+
+
+def _dir(data_dir: str | None) -> Path:
+    return embedded.data_dir(data_dir)
+
+
+DIR_OPTION = click.option(
+    "--dir", "data_dir", metavar="DIR", help="Data dir (default ~/.local/share/resqplug)."
+)
+
+
+@embedded_group.command()
+@DIR_OPTION
+def start(data_dir: str | None) -> None:
+    """Start it (if it is not running) and print its URL."""
+    click.echo(embedded.ensure_running(_dir(data_dir)))
+
+
+@embedded_group.command()
+@DIR_OPTION
+def stop(data_dir: str | None) -> None:
+    """Stop it; queued jobs are kept on disk (AOF) for the next start."""
+    stopped = embedded.stop(_dir(data_dir))
+    click.echo("stopped" if stopped else "not running")
+
+
+@embedded_group.command()
+@DIR_OPTION
+def status(data_dir: str | None) -> None:
+    """Whether it runs, where, and how big it is."""
+    for key, value in embedded.status(_dir(data_dir)).items():
+        click.echo(f"{key}: {value}")
+    if not embedded.status(_dir(data_dir))["running"]:
+        raise SystemExit(1)

@@ -1,0 +1,142 @@
+"""``resqplug work`` and ``resqplug workers``."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from ..errors import ConfigError
+from ..worker.inflight import parse_queues
+from ..worker.worker import Worker, WorkerOptions
+from . import cli, client
+
+
+def load_apps(apps: str | None) -> None:
+    """Import the user's job modules (named on the command line, never by a payload)."""
+    if not apps:
+        return
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in (a.strip() for a in apps.split(",")):
+        if not name:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(f"cannot import --app module {name!r}: {exc}") from None
+
+
+def worker_options(**kw: object) -> WorkerOptions:
+    queues = kw.pop("queues") or os.environ.get("QUEUES") or os.environ.get("QUEUE")
+    if not queues:
+        raise ConfigError("no queues given: use --queues a,b,c (or QUEUES=...), '*' for all")
+    threads = kw.pop("threads")
+    fork = kw.pop("fork")
+    mode = "threads" if threads else ("fork" if fork else "nofork")
+    if fork and not hasattr(os, "fork"):
+        mode = "nofork"
+    opts = WorkerOptions(queues=parse_queues(str(queues)), mode=mode, threads=int(threads or 1))  # type: ignore[call-overload]
+    for name, value in kw.items():
+        if value is not None:
+            setattr(opts, name, value)
+    return opts
+
+
+WORKER_OPTIONS = [
+    click.option(
+        "-q",
+        "--queues",
+        "--queue",
+        "queues",
+        metavar="Q1,Q2",
+        help="Queues in priority order; '*' for all (or QUEUES/QUEUE).",
+    ),
+    click.option(
+        "--app",
+        envvar="RESQPLUG_APP",
+        metavar="MOD[,MOD]",
+        help="Modules that define your jobs (or RESQPLUG_APP).",
+    ),
+    click.option(
+        "--fork/--no-fork",
+        default=hasattr(os, "fork"),
+        help="Run each job in a child process (default on POSIX).",
+    ),
+    click.option(
+        "--threads",
+        type=click.IntRange(1, 512),
+        default=None,
+        help="Run N jobs at once on threads in one process.",
+    ),
+    click.option(
+        "--max-jobs-per-child",
+        type=click.IntRange(1),
+        default=None,
+        help="In fork mode, jobs a child runs before it is replaced.",
+    ),
+    click.option("--burst", is_flag=True, default=None, help="Exit when the queues are empty."),
+    click.option(
+        "--job-timeout",
+        type=click.FloatRange(0, min_open=True),
+        default=None,
+        help="Default per-job timeout in seconds.",
+    ),
+    click.option(
+        "--shutdown-timeout",
+        type=click.FloatRange(0),
+        default=None,
+        help="TERM: seconds to let the running job finish (default 25).",
+    ),
+    click.option(
+        "--heartbeat",
+        "heartbeat_s",
+        type=click.FloatRange(0.05),
+        default=None,
+        help="Seconds between lease renewals (or RESQPLUG_HEARTBEAT_S).",
+    ),
+    click.option(
+        "--dead-after",
+        "dead_after_s",
+        type=click.FloatRange(0.1),
+        default=None,
+        help="Seconds without a heartbeat before a worker counts as dead.",
+    ),
+    click.option(
+        "--max-recoveries",
+        type=click.IntRange(0),
+        default=None,
+        help="Times a job may be recovered from dead workers before it fails.",
+    ),
+]
+
+
+def common(fn: click.decorators.FC) -> click.decorators.FC:
+    """The options `work` and `workers` share."""
+    for option in reversed(WORKER_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+@cli.command()
+@common
+def work(app: str | None, **kw: object) -> None:
+    """Run one worker."""
+    load_apps(app)
+    worker = Worker(client(), worker_options(**kw))
+    sys.exit(worker.work())
+
+
+@cli.command()
+@click.option("-c", "--count", type=click.IntRange(1, 256), default=2, show_default=True)
+@common
+def workers(count: int, app: str | None, **kw: object) -> None:
+    """Run COUNT workers under one supervisor that restarts any that die."""
+    from ..worker.supervisor import Supervisor
+
+    load_apps(app)
+    options = worker_options(**kw)
+    client().ping()
+    sys.exit(Supervisor(count, options).run())

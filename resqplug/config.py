@@ -1,0 +1,86 @@
+"""The default client behind ``resqplug.enqueue`` and friends.
+
+Precedence (DESIGN §6): the URL comes from ``RESQPLUG_REDIS_URL``, then
+``configure(url=)``, then the default; the namespace from
+``RESQPLUG_NAMESPACE``, then ``configure(namespace=)``, then the URL's
+namespace part, then ``resque``. The CLI's ``--redis``/``--namespace`` set these
+variables for the process, so they come first.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from .client import Resq
+
+URL_ENV = "RESQPLUG_REDIS_URL"
+NAMESPACE_ENV = "RESQPLUG_NAMESPACE"
+BACKEND_ENV = "RESQPLUG_BACKEND"
+
+_lock = threading.Lock()
+_settings: dict[str, Any] = {}
+_client: Resq | None = None
+
+
+def configure(
+    url: str | None = None,
+    namespace: str | None = None,
+    *,
+    backend: str | None = None,
+    max_payload_bytes: int | None = None,
+) -> Resq:
+    """Set up the default client and return it."""
+    global _client
+    with _lock:
+        _settings.clear()
+        _settings.update(
+            url=url, namespace=namespace, backend=backend, max_payload_bytes=max_payload_bytes
+        )
+        _client = None
+    return default_client()
+
+
+def settings() -> dict[str, Any]:
+    """The effective settings of the default client, after precedence."""
+    kwargs: dict[str, Any] = {
+        "url": os.environ.get(URL_ENV) or _settings.get("url"),
+        "namespace": os.environ.get(NAMESPACE_ENV) or _settings.get("namespace"),
+        "backend": os.environ.get(BACKEND_ENV) or _settings.get("backend") or "redis",
+    }
+    if _settings.get("max_payload_bytes"):
+        kwargs["max_payload_bytes"] = _settings["max_payload_bytes"]
+    return kwargs
+
+
+def default_client() -> Resq:
+    global _client
+    client = _client
+    if client is None:
+        with _lock:
+            if _client is None:
+                _client = Resq(**settings())
+            client = _client
+    return client
+
+
+def client_for(job: Any) -> Resq:
+    """The client a plugin should use for ``job``: the one enqueueing it, else
+    the default client (in workers, the worker's settings)."""
+    return getattr(job, "client", None) or default_client()
+
+
+def forget_client() -> None:
+    """Drop the default client but keep the settings: the next use builds a new
+    one (a forked child must not share its parent's connections)."""
+    global _client
+    _client = None
+
+
+def reset() -> None:
+    """Forget the default client and settings (tests)."""
+    global _client
+    with _lock:
+        _settings.clear()
+        _client = None

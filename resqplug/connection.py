@@ -1,0 +1,152 @@
+"""Redis URLs (all the forms users bring), clients, and error translation.
+
+The password of a URL never appears in any message: use :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import redis
+import redis.connection
+import redis.exceptions as rex
+
+from .errors import ConfigError, ConnectionError, QueueFullError
+
+DEFAULT_URL = "embedded"
+SOCKET_TIMEOUT_S = 30.0
+CONNECT_TIMEOUT_S = 5.0
+_RESQUE_FORM = re.compile(
+    r"^(?P<host>[A-Za-z0-9_.\-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d+)"
+    r"(?::(?P<db>\d+))?(?:/(?P<ns>[^/]+))?$"
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to connect: a redis-py URL and the namespace the URL carried, if any."""
+
+    url: str
+    namespace: str | None = None
+
+
+def redact(url: str) -> str:
+    """``url`` with any password replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.password is None:
+        return url
+    user = quote(parts.username or "", safe="")
+    host_port = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}:***@{host_port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def parse(url: str) -> Target:
+    """Turn any accepted URL form into a redis-py URL and a namespace.
+
+    Forms: ``redis://[user:pass@]host[:port][/db[/namespace]]``, ``rediss://``
+    likewise, ``unix:///path/to.sock[?db=N]``, Resque's ``host:port[:db][/namespace]``,
+    and ``embedded[://DIR]`` (the embedded server, started if need be).
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError("invalid Redis URL: empty")
+    url = url.strip()
+    if url == "embedded" or url.startswith("embedded://"):
+        from . import embedded
+
+        return Target(embedded.ensure_running(embedded.parse_url(url)))
+    m = _RESQUE_FORM.match(url)
+    if m:
+        db = m["db"] or "0"
+        return Target(f"redis://{m['host']}:{m['port']}/{db}", m["ns"])
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(f"invalid Redis URL {redact(url)!r}: {exc}") from None
+    if parts.scheme in ("redis", "rediss"):
+        if not parts.hostname:
+            raise ConfigError(f"invalid Redis URL {redact(url)!r}: no host")
+        pieces = [p for p in parts.path.split("/") if p]
+        if len(pieces) > 2 or (pieces and not pieces[0].isdigit()):
+            raise ConfigError(
+                f"invalid Redis URL {redact(url)!r}: the path must be /DB or /DB/NAMESPACE"
+            )
+        db = pieces[0] if pieces else "0"
+        namespace = pieces[1] if len(pieces) == 2 else None
+        clean = urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, ""))
+        return Target(clean, namespace)
+    if parts.scheme == "unix":
+        if not parts.path:
+            raise ConfigError(f"invalid Redis URL {redact(url)!r}: no socket path")
+        return Target(url)
+    raise ConfigError(
+        f"invalid Redis URL {redact(url)!r}: use redis://, rediss://, unix://, "
+        "host:port[:db][/namespace] or embedded[://DIR]"
+    )
+
+
+def _no_setinfo() -> dict[str, None]:
+    """Turn off the CLIENT SETINFO handshake: it costs two round trips and a
+    package-metadata lookup on every new connection (forked children connect
+    often). Newer redis-py spells it driver_info=None."""
+    params = inspect.signature(redis.connection.AbstractConnection.__init__).parameters
+    if "driver_info" in params:
+        return {"driver_info": None}
+    return {"lib_name": None, "lib_version": None}
+
+
+_NO_SETINFO = _no_setinfo()
+
+
+def make_client(url: str) -> redis.Redis:
+    """A redis-py client (bytes responses) with bounded timeouts."""
+    tcp = {} if url.startswith("unix:") else {"socket_keepalive": True}
+    return redis.Redis.from_url(
+        url,
+        socket_timeout=SOCKET_TIMEOUT_S,
+        socket_connect_timeout=CONNECT_TIMEOUT_S,
+        health_check_interval=30,
+        **tcp,
+        **_NO_SETINFO,
+    )
+
+
+@contextlib.contextmanager
+def translated(url: str) -> Iterator[None]:
+    """Turn redis-py's connection and OOM errors into resqplug errors."""
+    try:
+        yield
+    except (rex.ConnectionError, rex.TimeoutError) as exc:
+        raise ConnectionError(f"cannot connect to Redis at {redact(url)}: {reason(exc)}") from exc
+    except rex.ResponseError as exc:
+        if str(exc).startswith("OOM"):
+            raise QueueFullError(f"Redis at {redact(url)} is out of memory: {exc}") from exc
+        raise
+
+
+def reason(exc: BaseException) -> str:
+    """A short reason from a redis-py connection error (no address, no password)."""
+    text = str(exc)
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "Timeout",
+        "timed out",
+        "No such file or directory",
+        "Connection reset",
+        "Authentication",
+        "invalid password",
+        "WRONGPASS",
+    ):
+        if marker.lower() in text.lower():
+            return marker
+    return text.split(". ")[-1][:200] if text else type(exc).__name__

@@ -1,0 +1,228 @@
+"""Every hook the core announces.
+
+Hooks are called with keyword arguments; an implementation names only the
+arguments it needs, and new arguments may be added later. Implementations are
+called last-registered first (pluggy's order); ``tryfirst``/``trylast`` adjust
+that. The core's own behaviour is the plugin named ``core`` (see builtin.py),
+registered first, so every plugin can wrap it.
+
+Exception policy in one place:
+
+- ``before_enqueue``, ``before_dequeue``: an exception propagates to the caller
+  and nothing is written; ``DontEnqueue`` / ``DontDequeue`` are quiet vetoes.
+- ``after_enqueue``, ``after_dequeue``, ``on_failure``, worker hooks: each
+  implementation runs even if another raised; errors are logged with the
+  plugin's name and never undo what happened.
+- ``before_perform``, ``perform``, ``after_perform``: an exception fails the job
+  (``DontPerform`` from ``before_perform`` skips it instead).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from .job import Job
+
+hookspec = pluggy.HookspecMarker("resqplug")
+hookimpl = pluggy.HookimplMarker("resqplug")
+
+
+# --- enqueue and dequeue: in the process that calls enqueue()/dequeue() ------
+
+
+@hookspec
+def before_enqueue(job: Job) -> None:
+    """Before ``job`` is written to its queue.
+
+    Fires for every enqueue, including ``enqueue_many``, failure retries and
+    jobs moved from a schedule. ``job.id``, ``job.args``, ``job.queue`` and
+    ``job.meta`` are set; changes to ``job.meta`` and ``job.queue`` are written.
+    A plugin that needs an atomic check with the write (uniqueness) appends an
+    :class:`resqplug.EnqueueGuard` to ``job.guards``.
+
+    Raise ``DontEnqueue`` to veto: nothing is written and enqueue returns None.
+    Any other exception propagates to the caller, and nothing is written.
+    """
+
+
+@hookspec
+def after_enqueue(job: Job) -> None:
+    """After ``job`` was written. Errors are logged and never undo the write."""
+
+
+@hookspec
+def enqueue_refused(job: Job, guard: Any, holder: str | None) -> None:
+    """An enqueue guard of ``job`` was already held, so nothing was written.
+
+    ``guard`` is the :class:`resqplug.EnqueueGuard` that failed and ``holder``
+    the value stored under its key (usually the id of the job holding it).
+    Errors are logged.
+    """
+
+
+@hookspec
+def before_dequeue(job: Job) -> None:
+    """Before ``dequeue()`` removes queued jobs matching ``job.class_name`` and
+    ``job.args``. Raise ``DontDequeue`` (or ``DontEnqueue``) to veto: nothing is
+    removed and dequeue returns 0."""
+
+
+@hookspec
+def after_dequeue(job: Job, removed: int) -> None:
+    """After ``dequeue()`` removed ``removed`` jobs. Errors are logged."""
+
+
+# --- perform: in the process that runs the job (the fork child when forking) -
+
+
+@hookspec
+def before_perform(job: Job) -> None:
+    """Just before the job runs.
+
+    Raise ``DontPerform`` to skip the job: it is acknowledged and counted as
+    processed, with no failure and no ``after_perform``/``on_failure``. Any
+    other exception fails the job.
+    """
+
+
+@hookspec(firstresult=True)
+def perform(job: Job) -> Any:
+    """Run the job and return its result (the "around" hook).
+
+    The core's implementation (``trylast``) calls ``job.perform(*job.args)``.
+    Wrap it with ``@hookimpl(wrapper=True)`` and ``result = yield``: code before
+    the yield runs before the job, the yield raises the job's exception, and the
+    wrapper may return a different result or raise. An exception fails the job.
+    """
+
+
+@hookspec
+def job_progress(job: Job, num: float | None, total: float | None, message: str | None) -> None:
+    """The job reported progress with ``self.at(num, total, message)`` (or
+    ``self.tick(message)``: num and total None). Runs inside the job; an
+    exception raised here reaches the job (a plugin stopping it on request)."""
+
+
+@hookspec
+def after_perform(job: Job, result: Any) -> None:
+    """After the job succeeded, with its return value. An exception fails the job."""
+
+
+@hookspec
+def on_failure(job: Job, exc: BaseException) -> None:
+    """Once per failed run: an exception in before_perform, perform or
+    after_perform, a timeout, a killed child (``DirtyExit``), or a job the
+    reaper gives up on. Runs in the worker parent when the child died. Each
+    implementation runs even if another raised; errors are logged with the
+    plugin's name, and the failure is still recorded."""
+
+
+@hookspec(firstresult=True)
+def handle_failure(job: Job, exc: BaseException) -> str | None:
+    """Decide what happens to a failed run, after ``on_failure``.
+
+    Return None to let the core record the failure (the default: a final
+    failure), or a short word naming what the plugin did instead
+    (``"retried"``), in which case the core acknowledges the job without
+    writing a failure record or counting ``stat:failed``; a word ending in
+    ``"+record"`` (``"retried+record"``) means "handled, but record the failure
+    too". The first non-None answer wins; wrappers see it. Answers starting
+    with ``"retried"`` mean the job will run again; any other answer (None,
+    ``"killed"``) means it is finished for good. Runs in the process that
+    records the outcome. An exception is logged and the failure is recorded.
+    """
+
+
+@hookspec
+def job_recovered(job: Job, worker_id: str) -> None:
+    """The reaper put ``job`` back at the front of its queue because its worker
+    ``worker_id`` died (``job.meta["recoveries"]`` counts how often). Runs in the
+    reaping process. Errors are logged. A job recovered too often is failed
+    instead, through ``on_failure`` with a ``DirtyExit``."""
+
+
+@hookspec(historic=True)
+def job_defined(job_class: type[Job]) -> None:
+    """A Job subclass was defined (also replayed to plugins registered later).
+
+    Plugins check the class options they own here; raise ``ConfigError``
+    naming the attribute to refuse the definition.
+    """
+
+
+# --- worker life: in the worker (parent) process -------------------------------
+
+
+@hookspec
+def worker_start(worker: Any) -> None:
+    """Once, after the worker registered itself and before it takes a job."""
+
+
+@hookspec
+def before_fork(worker: Any, job: Job) -> None:
+    """In the parent, before forking a child for ``job`` (fork mode only)."""
+
+
+@hookspec
+def after_fork(worker: Any, job: Job) -> None:
+    """First thing in a new child, after its Redis connection was replaced.
+    An exception fails the job."""
+
+
+@hookspec
+def worker_pause(worker: Any) -> None:
+    """The worker stopped taking jobs (USR2, or pause-all-workers set)."""
+
+
+@hookspec
+def worker_resume(worker: Any) -> None:
+    """The worker takes jobs again (CONT, or pause-all-workers cleared)."""
+
+
+@hookspec
+def worker_heartbeat(worker: Any) -> None:
+    """On the worker's heartbeat thread, about every half second, while the
+    worker runs (also during long jobs): for periodic plugin work such as
+    promoting due delayed jobs. Keep it short. Errors are logged."""
+
+
+@hookspec
+def queue_empty(worker: Any) -> None:
+    """The worker found all its queues empty and goes idle (once per idle spell)."""
+
+
+@hookspec
+def worker_exit(worker: Any) -> None:
+    """Last, after the worker unregistered (normal exit or error)."""
+
+
+# --- extension: setup time -------------------------------------------------------
+
+
+@hookspec
+def add_cli_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``resqplug`` command group."""
+
+
+@hookspec
+def dashboard_pages() -> Any:
+    """Return dashboard pages this plugin adds (see resqplug.web)."""
+
+
+@hookspec
+def job_options() -> Any:
+    """Return the names of job-class options this plugin owns (an iterable of
+    str). A job class that sets a known option no loaded plugin owns is refused
+    with an error naming the plugin to install."""
+
+
+@hookspec(historic=True)
+def add_hookspecs(pm: pluggy.PluginManager) -> None:
+    """Called once per plugin when it is registered: add the plugin's own hook
+    specifications with ``pm.add_hookspecs(module)``. Other plugins implement
+    them with ``@hookimpl(optionalhook=True)``."""

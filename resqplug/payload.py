@@ -1,0 +1,188 @@
+"""Canonical JSON for job payloads: validation, encoding and decoding.
+
+A payload is ``{"class":..,"args":[..],"id":..,"enqueued_at":..,"meta":{..}}``,
+compact and UTF-8 (not ``\\u``-escaped), with ``class`` and ``args`` first so it
+is byte-compatible with what Ruby Resque writes and reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from typing import Any
+
+from .errors import PayloadError, QueueNameError
+
+DEFAULT_MAX_PAYLOAD_BYTES = 512 * 1024
+MAX_DEPTH = 64
+_QUEUE_NAME_RE = re.compile(r"^[^\s:*?\[\]\x00-\x1f\x7f]{1,128}$")
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+_JOB_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+_dumps = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False
+).encode
+
+
+def new_job_id() -> str:
+    """A random (version 4) UUID as 32 hex digits, without building a UUID object."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    return raw.hex()
+
+
+_valid_queue_names: set[str] = set()
+
+
+def validate_queue_name(name: object) -> str:
+    if name in _valid_queue_names:
+        return name  # type: ignore[return-value]
+    if not isinstance(name, str) or not _QUEUE_NAME_RE.match(name):
+        raise QueueNameError(
+            f"invalid queue name {name!r}: 1-128 characters, no whitespace, "
+            "control characters, ':', '*', '?', '[' or ']'"
+        )
+    if len(_valid_queue_names) < 10_000:
+        _valid_queue_names.add(name)
+    return name
+
+
+def validate_job_id(job_id: object) -> str:
+    if not isinstance(job_id, str) or not _JOB_ID_RE.match(job_id):
+        raise PayloadError(f"invalid job id {job_id!r}: 1-64 letters, digits, '_' or '-'")
+    return job_id
+
+
+def _describe(value: object) -> str:
+    kind = type(value).__name__
+    if isinstance(value, float):
+        return f"float {value!r} (NaN and infinity are not JSON)"
+    if isinstance(value, tuple):
+        return "tuple (it would come back as a list; pass a list)"
+    return f"{kind} {value!r:.60}"
+
+
+def _check(value: Any, path: str, depth: int) -> None:
+    """Raise PayloadError unless ``value`` survives a JSON round trip unchanged."""
+    kind = type(value)
+    if kind is str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise PayloadError(f"{path} is a string with a lone surrogate (not valid UTF-8)")
+        return
+    if kind is int or kind is bool or value is None:
+        return
+    if kind is float:
+        if not math.isfinite(value):
+            raise PayloadError(f"{path} is not JSON-safe: {_describe(value)}")
+        return
+    if depth >= MAX_DEPTH:
+        raise PayloadError(f"{path} is nested deeper than {MAX_DEPTH} levels")
+    if kind is list:
+        for index, item in enumerate(value):
+            _check(item, f"{path}[{index}]", depth + 1)
+        return
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise PayloadError(f"{path} has a non-string key {key!r} (JSON keys are strings)")
+            _check(key, f"{path} key {key!r}", depth + 1)
+            _check(item, f"{path}[{key!r}]", depth + 1)
+        return
+    raise PayloadError(f"{path} is not JSON-safe: {_describe(value)}")
+
+
+def check_args(args: list[Any]) -> None:
+    """Raise PayloadError naming the first argument path that is not JSON-safe."""
+    _check(args, "args", 0)
+
+
+def check_meta(meta: dict[str, Any]) -> None:
+    _check(meta, "meta", 0)
+
+
+def encode(
+    class_name: str,
+    args: list[Any],
+    job_id: str,
+    enqueued_at: float | None,
+    meta: dict[str, Any],
+    max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> str:
+    """Encode a validated job as canonical payload text, enforcing the size limit."""
+    check_meta(meta)
+    doc: dict[str, Any] = {"class": class_name, "args": args, "id": job_id}
+    if enqueued_at is not None:
+        doc["enqueued_at"] = enqueued_at
+    doc["meta"] = meta
+    text = _dumps(doc)
+    # Cheap upper bound first: UTF-8 never takes more than 4 bytes per character.
+    if len(text) * 4 > max_bytes:
+        size = len(text.encode("utf-8"))
+        if size > max_bytes:
+            raise PayloadError(
+                f"payload of {class_name} is {size} bytes, over the limit of {max_bytes} bytes"
+            )
+    return text
+
+
+def args_prefix(class_name: str, args: list[Any] | None) -> str:
+    """The exact text a payload for ``class_name`` (and ``args``) starts with."""
+    if args is None:
+        return '{"class":' + _dumps(class_name) + ',"args":'
+    return _dumps({"class": class_name, "args": args})[:-1]
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON (sorted keys) of any JSON-safe value, for identities."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON, the same encoding payloads use."""
+    return _dumps(value)
+
+
+def _text(raw: bytes | str) -> str:
+    if isinstance(raw, bytes):
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PayloadError(f"invalid payload: not UTF-8 ({exc.reason} at byte {exc.start})")
+    return raw
+
+
+def decode(raw: bytes | str) -> dict[str, Any]:
+    """Parse and shape-check payload text; PayloadError says what is wrong."""
+    text = _text(raw)
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise PayloadError(f"invalid payload: not JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise PayloadError(f"invalid payload: a JSON {type(doc).__name__}, not an object")
+    name = doc.get("class")
+    if not isinstance(name, str) or not name:
+        raise PayloadError(f"invalid payload: 'class' must be a non-empty string, got {name!r:.60}")
+    if not isinstance(doc.get("args"), list):
+        raise PayloadError(
+            f"invalid payload: 'args' must be a list, got {type(doc.get('args')).__name__}"
+        )
+    if "id" in doc:
+        validate_job_id(doc["id"])
+    else:
+        # Payloads written by Ruby Resque carry no id: derive a stable one from the text.
+        doc["id"] = hashlib.sha1(text.encode("utf-8")).hexdigest()[:32]
+    if _ESCAPED_SURROGATE.search(text):
+        _check(doc["args"], "args", 0)
+    if not isinstance(doc.get("meta", {}), dict):
+        raise PayloadError("invalid payload: 'meta' must be an object")
+    at = doc.get("enqueued_at")
+    if at is not None and (type(at) not in (int, float)):
+        raise PayloadError("invalid payload: 'enqueued_at' must be a number")
+    return doc

@@ -1,0 +1,219 @@
+"""The plugin manager: entry points, code registration, blocking, listing and
+job-option ownership."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import pluggy
+import redis.exceptions as rex
+
+from . import hookspecs
+from .errors import ConfigError, UnknownOptionError
+from .errors import ConnectionError as ResqplugConnectionError
+
+log = logging.getLogger("resqplug.plugins")
+REDIS_DOWN = (rex.ConnectionError, rex.TimeoutError, ResqplugConnectionError)
+
+ENTRY_POINT_GROUP = "resqplug"
+DISABLE_ENV = "RESQPLUG_DISABLE_PLUGINS"
+
+# Options of the plugins we publish, so a job that uses one without the plugin
+# installed gets told which distribution to install (instead of being ignored).
+KNOWN_PLUGIN_OPTIONS: dict[str, tuple[str, ...]] = {
+    "retry": (
+        "retry_exceptions",
+        "retry_limit",
+        "retry_delay",
+        "retry_backoff",
+        "retry_jitter",
+        "fatal_exceptions",
+        "retry_criteria",
+        "retry_record_failures",
+    ),
+    "loner": ("unique", "unique_for", "unique_key", "unique_scope"),
+}
+
+
+class Plugins:
+    """A pluggy PluginManager plus what resqplug adds around it."""
+
+    def __init__(self, load_entry_points: bool = True, disabled: Iterable[str] = ()) -> None:
+        from .builtin import CorePlugin
+
+        self.pm = pluggy.PluginManager("resqplug")
+        self.pm.add_hookspecs(hookspecs)
+        self.hook = self.pm.hook
+        self._lock = threading.RLock()
+        self._options_ok: dict[type, bool] = {}
+        self._impls: dict[str, list[Any]] = {}
+        self._core = CorePlugin()
+        self.pm.register(self._core, name="core")
+        self.pm.hook.add_hookspecs.call_historic(kwargs={"pm": SpecAdder(self.pm)})
+        self.disabled = {n for n in disabled if n and n != "core"}
+        for name in self.disabled:
+            self.pm.set_blocked(name)
+        if load_entry_points:
+            self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        self.pm.check_pending()
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Register ``plugin`` (any object with hookimpls). An earlier plugin of
+        the same name, including one from an entry point, is replaced."""
+        with self._lock:
+            name = name or type(plugin).__name__.lower()
+            if name == "core":
+                raise ConfigError("the plugin name 'core' is reserved")
+            if self.pm.is_blocked(name):
+                log.info("plugin %s is disabled by %s; not registering it", name, DISABLE_ENV)
+                return name
+            replaced = self.pm.unregister(name=name) if self.pm.has_plugin(name) else None
+            try:
+                self.pm.register(plugin, name=name)
+                self.pm.check_pending()
+            except (pluggy.PluginValidationError, ValueError) as exc:
+                if self.pm.is_registered(plugin):
+                    self.pm.unregister(plugin)
+                if replaced is not None:
+                    self.pm.register(replaced, name=name)
+                raise ConfigError(f"plugin {name!r} was refused: {exc}") from exc
+            finally:
+                self._forget()
+            return name
+
+    def _forget(self) -> None:
+        self._options_ok.clear()
+        self._impls.clear()
+
+    def unregister(self, name: str) -> None:
+        with self._lock:
+            if name != "core" and self.pm.has_plugin(name):
+                self.pm.unregister(name=name)
+                self._forget()
+
+    def names(self) -> list[str]:
+        return [n for n, p in self.pm.list_name_plugin() if p is not None]
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(name, distribution, version) of every loaded plugin, core first."""
+        from . import __version__
+
+        dists = {id(p): d for p, d in self.pm.list_plugin_distinfo()}
+        rows = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:  # blocked by RESQPLUG_DISABLE_PLUGINS
+                continue
+            dist = dists.get(id(plugin))
+            if name == "core":
+                rows.append((name, "resqplug", __version__))
+            elif dist is not None:
+                rows.append((name, dist.project_name, dist.version))
+            else:
+                version = getattr(plugin, "__version__", None) or "-"
+                rows.append((name, "(registered in code)", str(version)))
+        return rows
+
+    def owned_options(self) -> set[str]:
+        owned: set[str] = set()
+        for names in self.hook.job_options():
+            owned.update(names or ())
+        return owned
+
+    def check_job_options(self, job_class: type) -> None:
+        """Raise UnknownOptionError if ``job_class`` sets a plugin option that no
+        loaded plugin owns. Cached per class until plugins change."""
+        if self._options_ok.get(job_class):
+            return
+        owned = self.owned_options()
+        for plugin, options in KNOWN_PLUGIN_OPTIONS.items():
+            for option in options:
+                if option not in owned and hasattr(job_class, option):
+                    raise UnknownOptionError(
+                        f"job {job_class.__qualname__} sets {option!r}, an option of the "
+                        f"'{plugin}' plugin, which is not loaded: "
+                        f"pip install resqplug-{plugin}"
+                        + (f" (it is disabled by {DISABLE_ENV})" if plugin in self.disabled else "")
+                    )
+        self._options_ok[job_class] = True
+
+    def _plain_impls(self, hook_name: str) -> list[Any]:
+        """Non-wrapper implementations in call order, cached until plugins change."""
+        found = self._impls.get(hook_name)
+        if found is None:
+            impls = reversed(getattr(self.hook, hook_name).get_hookimpls())
+            found = [i for i in impls if not (i.hookwrapper or i.wrapper)]
+            self._impls[hook_name] = found
+        return found
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> None:
+        """Call every implementation of a notification hook, logging (not
+        raising) the errors of each with its plugin's name."""
+        for impl in self._plain_impls(hook_name):
+            try:
+                impl.function(*[kwargs[n] for n in impl.argnames])
+            except REDIS_DOWN as exc:  # expected while Redis is away: one line
+                log.warning(
+                    "plugin %s could not reach Redis in %s: %s", impl.plugin_name, hook_name, exc
+                )
+            except Exception:
+                log.exception("plugin %s failed in %s", impl.plugin_name, hook_name)
+
+
+class SpecAdder:
+    """What ``add_hookspecs(pm)`` receives: a plugin manager whose
+    ``add_hookspecs`` skips hooks that already have a specification, so a plugin
+    that adds hooks can be replaced or registered again."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self._pm = pm
+
+    def add_hookspecs(self, module_or_class: object) -> None:
+        marker = f"{self._pm.project_name}_spec"
+        new = {
+            name: getattr(module_or_class, name)
+            for name in dir(module_or_class)
+            if getattr(getattr(module_or_class, name), marker, None) is not None
+            and getattr(getattr(self._pm.hook, name, None), "spec", None) is None
+        }
+        if new:
+            self._pm.add_hookspecs(type("HookSpecs", (), new))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pm, name)
+
+
+_plugins: Plugins | None = None
+_plugins_lock = threading.Lock()
+
+
+def disabled_from_env() -> list[str]:
+    return [n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()]
+
+
+def get_plugins() -> Plugins:
+    """The process-wide plugin manager, built (and entry points loaded) on first use."""
+    global _plugins
+    if _plugins is None:
+        with _plugins_lock:
+            if _plugins is None:
+                _plugins = Plugins(disabled=disabled_from_env())
+    return _plugins
+
+
+def reset_plugins() -> None:
+    """Forget the process-wide manager; the next use rebuilds it (tests, reload)."""
+    global _plugins
+    with _plugins_lock:
+        _plugins = None
+
+
+def register(plugin: object, name: str | None = None) -> str:
+    return get_plugins().register(plugin, name)
+
+
+def unregister(name: str) -> None:
+    get_plugins().unregister(name)

@@ -1,0 +1,102 @@
+"""Running one job through the perform hooks, and turning payloads into jobs.
+
+Used by every worker model and by the inline backend, so the semantics are the
+same everywhere: before_perform, perform (with its wrappers), after_perform on
+success, on_failure once on failure, then handle_failure.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from . import registry
+from .errors import DontPerform
+from .job import Job
+from .plugins import REDIS_DOWN, Plugins
+
+log = logging.getLogger("resqplug.runner")
+
+DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one run. ``action`` is what a plugin did with a failure
+    instead of recording it (e.g. ``"retried"``), or None."""
+
+    status: str
+    result: Any = None
+    exc: BaseException | None = None
+    action: str | None = None
+
+    @property
+    def record_failure(self) -> bool:
+        """A failure is recorded unless a plugin took it over; an action ending
+        in "+record" (e.g. "retried+record") took it over but asks for the record."""
+        if self.status != FAILED:
+            return False
+        return self.action is None or self.action.endswith("+record")
+
+
+def job_from_payload(doc: dict[str, Any], queue: str) -> Job:
+    """A Job instance for a decoded payload; UnknownJobError if the class is not
+    registered. Nothing is imported."""
+    job_class = registry.resolve(doc["class"])
+    return job_class(
+        doc["args"],
+        id=doc["id"],
+        queue=queue,
+        meta=doc.get("meta") or {},
+        enqueued_at=doc.get("enqueued_at"),
+        class_name=doc["class"],
+    )
+
+
+def any_job(doc: dict[str, Any], queue: str) -> Job:
+    """Like job_from_payload, but a class not registered here gives a plain Job
+    (for hooks that only need id, args and meta: failures, recovery, requeue)."""
+    job_class = registry.lookup(doc["class"]) or Job
+    return job_class(
+        doc["args"],
+        id=doc["id"],
+        queue=queue,
+        meta=doc.get("meta") or {},
+        enqueued_at=doc.get("enqueued_at"),
+        class_name=doc["class"],
+    )
+
+
+def run(plugins: Plugins, job: Job) -> Outcome:
+    """Run ``job`` through the perform hooks; never raises an Exception."""
+    hook = plugins.hook
+    try:
+        try:
+            hook.before_perform(job=job)
+        except DontPerform:
+            log.debug("job %s skipped by DontPerform", job.id)
+            return Outcome(SKIPPED)
+        result = hook.perform(job=job)
+        hook.after_perform(job=job, result=result)
+        return Outcome(DONE, result=result)
+    except Exception as exc:
+        return fail(plugins, job, exc)
+
+
+def fail(plugins: Plugins, job: Job, exc: BaseException) -> Outcome:
+    """Run the failure hooks for ``job`` once and decide whether to record it."""
+    plugins.call_each("on_failure", job=job, exc=exc)
+    try:
+        action = plugins.hook.handle_failure(job=job, exc=exc)
+    except REDIS_DOWN as err:  # expected while Redis is away: one line
+        log.warning(
+            "handle_failure of job %s could not reach Redis (%s); recording the failure",
+            job.id,
+            err,
+        )
+        action = None
+    except Exception:
+        log.exception("handle_failure of job %s raised; recording the failure", job.id)
+        action = None
+    return Outcome(FAILED, exc=exc, action=action)

@@ -1,0 +1,67 @@
+"""The dashboard app: routes, auth and headers around the pages (needs the web extra)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..client import Resq
+from . import actions
+from .app import Dashboard
+from .pages import DEFAULT_REDACT
+from .security import credentials_from_env, guarded
+
+
+def create_app(
+    client: Resq | None = None,
+    *,
+    credentials: tuple[str, str] | None = None,
+    redact_keys: tuple[str, ...] = DEFAULT_REDACT,
+) -> Starlette:
+    """The dashboard as an ASGI app. ``client`` defaults to the default client;
+    ``credentials`` (user, password) turn on basic auth (default: from
+    RESQPLUG_WEB_USER / RESQPLUG_WEB_PASSWORD)."""
+    d = Dashboard(client, credentials or credentials_from_env(), redact_keys)
+    guard = guarded(d.credentials)
+
+    def get(path: str, fn: Any) -> Route:
+        return Route(path, guard(fn), methods=["GET"])
+
+    def post(path: str, fn: Any) -> Route:
+        async def endpoint(request: Request) -> Response:
+            response: Response = await fn(d, request)
+            return response
+
+        return Route(path, guard(endpoint), methods=["POST"])
+
+    routes = [
+        get("/", d.overview),
+        get("/api/overview", d.api_overview),
+        # Queue names may hold '/', so the name is a path.
+        post("/queues/{name:path}/remove", actions.remove_queued),
+        post("/queues/{name:path}/clear", actions.clear_queue),
+        get("/queues/{name:path}", d.queue),
+        get("/failed", d.failed),
+        post("/failed/retry-all", actions.retry_all),
+        post("/failed/clear", actions.clear_failed),
+        post("/failed/{job_id}/retry", actions.retry_failed),
+        post("/failed/{job_id}/remove", actions.remove_failed),
+        get("/workers", d.workers),
+        get("/stats", d.stats),
+        get("/p/{page}", d.plugin_page),
+        post("/p/{page}/{action}", actions.plugin_action),
+        Mount("/static", StaticFiles(packages=[("resqplug.web", "static")]), name="static"),
+    ]
+    return Starlette(routes=routes)
+
+
+def wsgi_app(client: Resq | None = None, **options: Any) -> Any:
+    """The dashboard as a WSGI app (for Flask, Django), through a2wsgi."""
+    from a2wsgi import ASGIMiddleware
+
+    return ASGIMiddleware(create_app(client, **options))  # type: ignore[arg-type]

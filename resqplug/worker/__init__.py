@@ -1,0 +1,1 @@
+"""Workers: reliable fetch, execution models, heartbeats and recovery."""

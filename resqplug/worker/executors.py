@@ -1,0 +1,232 @@
+"""Execution models: in-process, fork (a child per job, or per K jobs), threads.
+
+They share the semantics of runner.run and Processor; they differ only in
+where the job runs and how a timeout, a kill or a shutdown reaches it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from types import FrameType
+from typing import TYPE_CHECKING, Protocol
+
+from ..errors import DirtyExit, JobTimeout
+from .control import Abandon
+from .inflight import Ack, Taken
+
+if TYPE_CHECKING:
+    from ..job import Job
+    from .worker import Worker
+
+log = logging.getLogger("resqplug.worker")
+
+
+class Executor(Protocol):
+    def run(self) -> None: ...
+    def close(self) -> None: ...
+    def on_signal(self, signum: int) -> None: ...
+    def idle(self) -> None: ...
+
+
+def make_executor(worker: Worker) -> Executor:
+    mode = worker.options.mode
+    if mode == "nofork":
+        return InProcess(worker)
+    if mode == "fork":
+        from .forking import Forking
+
+        return Forking(worker)
+    if mode == "threads":
+        return Threaded(worker)
+    from ..errors import ConfigError
+
+    raise ConfigError(f"unknown worker mode {mode!r}: use fork, nofork or threads")
+
+
+def job_timeout(worker: Worker, job: Job) -> float | None:
+    return type(job).timeout or worker.options.job_timeout
+
+
+class InProcess:
+    """Runs jobs in the worker process (``--no-fork``). A timeout, USR1 or the
+    end of the shutdown wait interrupts the job with an exception raised from a
+    signal handler; a job stuck inside C code cannot be interrupted this way."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.in_job = False
+        self.job_deadline: float | None = None
+        self.armed = False
+        self.job_id = ""
+
+    def run(self) -> None:
+        signal.signal(signal.SIGALRM, self._alarm)
+        self.worker.loop(self.run_one)
+
+    def close(self) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def idle(self) -> None:
+        pass
+
+    def on_signal(self, signum: int) -> None:
+        if not self.in_job:
+            return
+        control = self.worker.control
+        if signum == signal.SIGUSR1:
+            if control.take_kill(self.job_id):
+                raise DirtyExit("job killed by USR1")
+            return
+        if control.deadline is not None:
+            self._arm()
+
+    def _arm(self) -> None:
+        due = [d for d in (self.job_deadline, self.worker.control.deadline) if d is not None]
+        if due:
+            signal.setitimer(signal.ITIMER_REAL, max(min(due) - time.monotonic(), 0.001))
+            self.armed = True
+
+    def _alarm(self, signum: int, frame: FrameType | None) -> None:
+        if not self.in_job:
+            return
+        if self.worker.control.abandon_due():
+            raise Abandon()
+        if self.job_deadline is not None and time.monotonic() >= self.job_deadline:
+            raise JobTimeout(f"job ran longer than its timeout of {self.timeout}s")
+        self._arm()
+
+    def run_one(self, taken: Taken) -> Ack | None:
+        w = self.worker
+        loaded = w.processor.load(taken)
+        if isinstance(loaded, Ack):
+            return loaded
+        w.current, w.current_started = taken, time.time()
+        w.control.forget_kill()  # a kill meant for an earlier job must not hit this one
+        self.job_id = loaded.id
+        self.timeout = job_timeout(w, loaded)
+        self.job_deadline = time.monotonic() + self.timeout if self.timeout else None
+        try:
+            self.in_job = True
+            if self.job_deadline is not None or w.control.deadline is not None:
+                self._arm()
+            return w.processor.run_loaded(taken, loaded)
+        except Abandon:
+            log.warning(
+                "shutdown timeout: job %s goes back to the front of %s", loaded.id, taken.queue
+            )
+            w.retrying(lambda: w.inflight.requeue(taken))
+            return None
+        finally:
+            self.in_job = False
+            if self.armed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                self.armed = False
+            w.current = None
+
+
+class Threaded:
+    """N jobs at once on N threads in one process (``--threads N``), for I/O-bound
+    jobs. One fetcher keeps at most 2N jobs in flight and acknowledges in
+    batches. A running thread cannot be stopped: timeouts and USR1 are not
+    enforced in this mode, and at the end of the shutdown wait unfinished jobs
+    are put back at the front of their queues and the process exits."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.todo: queue.Queue[Taken | None] = queue.Queue()
+        self.done: queue.Queue[Ack] = queue.Queue()
+        self.threads: list[threading.Thread] = []
+        self.outstanding = 0
+
+    def idle(self) -> None:
+        pass
+
+    def on_signal(self, signum: int) -> None:
+        if signum == signal.SIGUSR1:
+            log.warning("USR1: a running thread cannot be killed in threads mode")
+
+    def _thread(self) -> None:
+        while True:
+            taken = self.todo.get()
+            if taken is None:
+                return
+            self.worker.current, self.worker.current_started = taken, time.time()
+            self.done.put(self.worker.processor.process(taken))
+
+    def collect(self, wait: float) -> None:
+        try:
+            ack = self.done.get(timeout=wait) if wait > 0 else self.done.get_nowait()
+        except queue.Empty:
+            return
+        acks = [ack]
+        while True:
+            try:
+                acks.append(self.done.get_nowait())
+            except queue.Empty:
+                break
+        self.outstanding -= len(acks)
+        self.worker.pending.extend(acks)
+        self.worker.flush()
+
+    def run(self) -> None:
+        from .control import Backoff
+        from .worker import REDIS_DOWN
+
+        w, n = self.worker, self.worker.options.threads
+        self.threads = [
+            threading.Thread(target=self._thread, daemon=True, name=f"job-{i}") for i in range(n)
+        ]
+        for t in self.threads:
+            t.start()
+        idle, backoff = False, Backoff()
+        while not w.control.stopping:
+            self.collect(0)
+            w.hold_while_paused()
+            room = 2 * n - self.outstanding
+            batch: list[Taken] = []
+            try:
+                if room > 0:
+                    batch = w.inflight.fetch(min(room, w.options.max_batch))
+                if not batch and self.outstanding == 0:
+                    if w.options.burst:
+                        break
+                    if not idle:
+                        idle = True
+                        w.plugins.call_each("queue_empty", worker=w)
+                    w.inflight.wait(w.options.wait_timeout)
+                    continue
+            except REDIS_DOWN as exc:
+                backoff.wait(w.control, exc)
+                continue
+            idle = False
+            for taken in batch:
+                self.todo.put(taken)
+            self.outstanding += len(batch)
+            self.collect(0.01 if room > len(batch) else 0.05)
+        self.drain()
+
+    def drain(self) -> None:
+        w = self.worker
+        unstarted: list[Taken] = []
+        while True:
+            try:
+                item = self.todo.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                unstarted.append(item)
+        self.outstanding -= len(unstarted)
+        w.give_back(unstarted)
+        for _ in self.threads:
+            self.todo.put(None)
+        while self.outstanding > 0 and not w.control.abandon_due():
+            self.collect(0.05)
+
+    def close(self) -> None:
+        # Jobs still running on threads stay in the in-flight list; Worker._leave
+        # puts them back at the front when the worker is stopping.
+        pass

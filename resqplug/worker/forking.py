@@ -1,0 +1,335 @@
+"""Fork mode: jobs run in a child process, so a crash, leak or hang in a job
+cannot hurt the worker. A child runs up to ``max_jobs_per_child`` jobs (1 =
+a fresh child per job), receiving each over a pipe and answering with its
+outcome; the parent keeps the lease, acknowledges, enforces timeouts and
+shutdown, and turns a child's death into a failure of the job it was running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import logging
+import os
+import select
+import signal
+import struct
+import time
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from .. import config
+from ..errors import DirtyExit, JobTimeout
+from .control import TICK
+from .executors import job_timeout
+from .inflight import Ack, Taken, entry_to_taken
+from .processor import Processor
+
+if TYPE_CHECKING:
+    from ..job import Job
+    from .worker import Worker
+
+log = logging.getLogger("resqplug.worker")
+_LEN = struct.Struct(">I")
+PR_SET_PDEATHSIG = 1
+
+
+def write_frame(fd: int, data: bytes) -> None:
+    view = memoryview(_LEN.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_frame(fd: int) -> bytes | None:
+    """One frame, or None at end of file (the other side is gone)."""
+    head = _read_exact(fd, _LEN.size)
+    if head is None:
+        return None
+    return _read_exact(fd, _LEN.unpack(head)[0])
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _load_prctl() -> object | None:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _load_prctl()  # loaded once in the parent, used in every child
+
+
+def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to send ``sig`` to this process when its parent dies (no orphan
+    keeps running unsupervised); elsewhere the closed pipe ends a job child."""
+    if callable(_prctl):
+        _prctl(PR_SET_PDEATHSIG, sig)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+class Child:
+    def __init__(self, pid: int, to_child: int, from_child: int) -> None:
+        self.pid, self.to_child, self.from_child = pid, to_child, from_child
+        self.jobs = 0
+
+    def kill(self) -> None:
+        """SIGKILL the child's process group (the job's own subprocesses too)."""
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def close_pipes(self) -> None:
+        for fd in (self.to_child, self.from_child):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.to_child = self.from_child = -1
+
+    def reap(self) -> int:
+        """Close the pipes and wait for the child; returns its wait status."""
+        self.close_pipes()
+        try:
+            return os.waitpid(self.pid, 0)[1]
+        except ChildProcessError:
+            return 0
+
+
+def describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return f"killed by signal {sig} ({signal.Signals(sig).name})"
+    return f"exited with status {os.WEXITSTATUS(status)}"
+
+
+class Forking:
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.child: Child | None = None
+        self.spare: Child | None = None  # forked ahead, has run no job yet
+        self.exiting: list[int] = []  # retired children not yet reaped
+
+    def on_signal(self, signum: int) -> None:
+        pass  # the parent polls Control between reads from the child
+
+    def run(self) -> None:
+        self.worker.loop(self.run_one)
+
+    def idle(self) -> None:
+        """Going idle: do not keep a spare child around."""
+        if self.spare is not None:
+            self.spare.close_pipes()
+            self.exiting.append(self.spare.pid)
+            self.spare = None
+
+    def take_spare(self) -> Child | None:
+        spare, self.spare = self.spare, None
+        if spare is not None and os.waitpid(spare.pid, os.WNOHANG)[0] != 0:
+            spare.close_pipes()  # it died before it got a job; fork another
+            return None
+        return spare
+
+    def close(self) -> None:
+        self.idle()
+        if self.child is not None:
+            # A closed pipe tells the child to exit; wait for it like a retired one.
+            self.child.close_pipes()
+            self.exiting.append(self.child.pid)
+            self.child = None
+        deadline = time.monotonic() + 5
+        while self.exiting and time.monotonic() < deadline:
+            self.reap_exited()
+            time.sleep(0.01)
+        for pid in self.exiting:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self.exiting.clear()
+
+    def reap_exited(self) -> None:
+        """Collect retired children that have exited, without waiting."""
+        for pid in list(self.exiting):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.exiting.remove(pid)
+
+    def run_one(self, taken: Taken) -> Ack | None:
+        w = self.worker
+        job = w.processor.load(taken)
+        if isinstance(job, Ack):
+            return job
+        if self.child is None:
+            self.child = self.take_spare() or self.spawn(job)
+        w.current, w.current_started = taken, time.time()
+        w.control.forget_kill()  # a kill meant for an earlier job must not hit this one
+        try:
+            write_frame(self.child.to_child, taken.entry)
+            if self.child.jobs + 1 >= w.options.max_jobs_per_child and self.spare is None:
+                # Fork the next child while this job runs (there are two cores
+                # for the fork and the job): the next job starts in a fresh child
+                # without waiting for a fork.
+                self.spare = self.spawn(None)
+            return self.await_outcome(taken, job, self.child)
+        except (BrokenPipeError, OSError) as exc:
+            if isinstance(exc, BrokenPipeError) or self.child is not None:
+                return self.child_died(taken, job)
+            raise
+        finally:
+            w.current = None
+
+    def await_outcome(self, taken: Taken, job: Job, child: Child) -> Ack | None:
+        w, control = self.worker, self.worker.control
+        timeout = job_timeout(w, job)
+        hard_deadline = time.monotonic() + timeout + w.options.timeout_grace if timeout else None
+        while True:
+            ready, _, _ = select.select([child.from_child], [], [], TICK)
+            if ready:
+                frame = read_frame(child.from_child)
+                if frame is None:
+                    return self.child_died(taken, job)
+                child.jobs += 1
+                if child.jobs >= w.options.max_jobs_per_child:
+                    self.retire()
+                job_id, _, failure = frame.decode("utf-8").partition("\n")
+                return Ack(taken.entry, job_id, failure)
+            if control.take_kill(job.id):
+                return self.child_died(taken, job, kill=True, reason="killed by USR1")
+            if control.abandon_due():
+                self.kill_child()
+                log.warning(
+                    "shutdown timeout: job %s goes back to the front of %s", job.id, taken.queue
+                )
+                w.retrying(lambda: w.inflight.requeue(taken))
+                return None
+            if hard_deadline is not None and time.monotonic() >= hard_deadline:
+                self.kill_child()
+                exc = JobTimeout(f"job ran longer than its timeout of {timeout}s; child killed")
+                return w.processor.fail_here(taken, job, exc)
+
+    def child_died(
+        self, taken: Taken, job: Job, kill: bool = False, reason: str | None = None
+    ) -> Ack:
+        child = self.child
+        assert child is not None
+        if kill:
+            child.kill()
+        status = child.reap()
+        self.child = None
+        why = reason or describe_status(status)
+        exc = DirtyExit(f"child {child.pid} {why} while running job {job.id}")
+        return self.worker.processor.fail_here(taken, job, exc)
+
+    def kill_child(self) -> None:
+        if self.child is not None:
+            self.child.kill()
+            self.child.reap()
+            self.child = None
+
+    def retire(self) -> None:
+        """The child ran its quota and exits by itself; reap it later, so the next
+        fork does not wait for this one's teardown."""
+        if self.child is not None:
+            self.child.close_pipes()
+            self.exiting.append(self.child.pid)
+            self.child = None
+
+    def spawn(self, job: Job | None) -> Child:
+        """Fork a child. ``job`` is the job it is forked for, or None for a spare."""
+        w = self.worker
+        self.reap_exited()
+        w.plugins.call_each("before_fork", worker=w, job=job)
+        gc.freeze()  # keep the collector from touching (and copying) inherited pages
+        down_r, down_w = os.pipe()
+        up_r, up_w = os.pipe()
+        parent = os.getpid()
+        others = [c for c in (self.child, self.spare) if c is not None]
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for other in others:
+                    other.close_pipes()  # else a sibling's pipe never reaches EOF
+                os.close(down_w)
+                os.close(up_r)
+                code = ChildLoop(w, parent, down_r, up_w).run()
+            except BaseException:
+                log.exception("child crashed")
+            finally:
+                os._exit(code)
+        os.close(down_r)
+        os.close(up_w)
+        with contextlib.suppress(OSError):  # the child already did it, or exited
+            os.setpgid(pid, pid)
+        return Child(pid, down_w, up_r)
+
+
+class ChildLoop:
+    """The child side: run each job sent by the parent and answer its outcome."""
+
+    def __init__(self, worker: Worker, parent: int, reader: int, writer: int) -> None:
+        self.worker = worker
+        self.parent = parent
+        self.reader, self.writer = reader, writer
+        self.deadline: float | None = None
+
+    def setup(self) -> Processor:
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)
+        die_with_parent(self.parent)
+        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGALRM, self._alarm)
+        # Connections are not shared with the parent: the default client is rebuilt
+        # on first use here; the worker's own client is the parent's alone.
+        config.forget_client()
+        return Processor(self.worker.plugins, self.worker.id)
+
+    def _alarm(self, signum: int, frame: FrameType | None) -> None:
+        raise JobTimeout(f"job ran longer than its timeout of {self.timeout}s")
+
+    def run(self) -> int:
+        processor = self.setup()
+        first = True
+        while True:
+            frame = read_frame(self.reader)
+            if frame is None:
+                return 0
+            taken = entry_to_taken(frame)
+            ack = self.run_job(processor, taken, first)
+            first = False
+            write_frame(self.writer, f"{ack.job_id}\n{ack.failure}".encode())
+
+    def run_job(self, processor: Processor, taken: Taken, first: bool) -> Ack:
+        job = processor.load(taken)
+        if isinstance(job, Ack):
+            return job
+        if first:
+            try:
+                processor.plugins.hook.after_fork(worker=self.worker, job=job)
+            except Exception as exc:
+                return processor.fail_here(taken, job, exc)
+        self.timeout = job_timeout(self.worker, job)
+        if self.timeout:
+            signal.setitimer(signal.ITIMER_REAL, self.timeout)
+        try:
+            return processor.run_loaded(taken, job)
+        finally:
+            if self.timeout:
+                signal.setitimer(signal.ITIMER_REAL, 0)

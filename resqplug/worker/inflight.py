@@ -1,0 +1,150 @@
+"""Reliable fetch: jobs move atomically from their queue into the worker's own
+in-flight list and leave it only in the step that records their outcome."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import redis
+import redis.exceptions as rex
+
+from ..client import WAKE_CAP, Resq
+from ..payload import validate_queue_name
+
+log = logging.getLogger("resqplug.worker")
+
+WILDCARD = "*"
+QUEUE_REFRESH_S = 1.0
+
+
+@dataclass(slots=True, frozen=True)
+class Taken:
+    """One job as taken: its queue, its exact in-flight entry and payload text."""
+
+    queue: str
+    entry: bytes
+    raw: bytes
+
+
+@dataclass(slots=True, frozen=True)
+class Ack:
+    """The outcome to record for one taken job ('' failure = not failed)."""
+
+    entry: bytes
+    job_id: str
+    failure: str = ""
+
+
+def parse_queues(spec: str | list[str]) -> list[str]:
+    """``"a,b,c"`` or a list -> validated names in priority order; ``*`` stays."""
+    names = spec.split(",") if isinstance(spec, str) else list(spec)
+    out: list[str] = []
+    for name in (n.strip() for n in names):
+        if name and name not in out:
+            out.append(name if name == WILDCARD else validate_queue_name(name))
+    if not out:
+        from ..errors import ConfigError
+
+        raise ConfigError("no queues given: use --queues a,b,c or '*'")
+    return out
+
+
+class InFlight:
+    """Fetch, wait, acknowledge and requeue for one worker identity."""
+
+    def __init__(self, client: Resq, worker_id: str, queues: list[str]) -> None:
+        self.client = client
+        self.redis: redis.Redis = client.redis
+        self.keys = client.keys
+        self.worker_id = worker_id
+        self.key = client.keys.inflight(worker_id)
+        self.spec = queues
+        self._resolved: list[str] = []
+        self._resolved_at = -1e9
+
+    def queues(self) -> list[str]:
+        """The queues to watch now, in priority order (``*`` expanded, alphabetical)."""
+        if WILDCARD not in self.spec:
+            return self.spec
+        now = time.monotonic()
+        if now - self._resolved_at > QUEUE_REFRESH_S:
+            known = sorted(n.decode() for n in self.redis.smembers(self.keys.queues))
+            explicit = [q for q in self.spec if q != WILDCARD]
+            self._resolved = explicit + [q for q in known if q not in explicit]
+            self._resolved_at = now
+        return self._resolved
+
+    def fetch(self, most: int) -> list[Taken]:
+        """Take up to ``most`` jobs from the first non-empty queue."""
+        names = self.queues()
+        if not names:
+            return []
+        keys = [self.key] + [self.keys.queue(q) for q in names]
+        reply = self.client.scripts.fetch(keys, [most, *names])
+        if not reply:
+            return []
+        queue = reply[0].decode()
+        prefix = reply[0] + b"\t"
+        return [Taken(queue, prefix + raw, raw) for raw in reply[1:]]
+
+    def wait(self, timeout: float) -> bool:
+        """Block until a wake-up token arrives on one of the queues, or timeout."""
+        names = self.queues()
+        if not names:
+            time.sleep(min(timeout, QUEUE_REFRESH_S))
+            return False
+        got = self.redis.blpop([self.keys.wake(q) for q in names], timeout=timeout)
+        return got is not None
+
+    def ack(self, acks: list[Ack], attempts: int = 20) -> list[int]:
+        """Record outcomes atomically; retried (with backoff) while Redis is away,
+        since an un-acked job would otherwise run again after recovery."""
+        k = self.keys
+        keys = [
+            self.key,
+            k.stat_processed,
+            k.stat_processed_of(self.worker_id),
+            k.stat_failed,
+            k.stat_failed_of(self.worker_id),
+            k.failed,
+            k.failed_index,
+        ]
+        argv: list[bytes | str] = []
+        for a in acks:
+            argv += [a.entry, a.job_id, a.failure]
+        delay = 0.05
+        for attempt in range(attempts):
+            try:
+                reply = self.client.scripts.ack(keys, argv)
+                lost = [a.job_id for a, ok in zip(acks, reply, strict=True) if not ok]
+                if lost:
+                    log.warning("lease lost: jobs %s were recovered elsewhere", ", ".join(lost))
+                return [int(x) for x in reply]
+            except (rex.ConnectionError, rex.TimeoutError) as exc:
+                if attempt == attempts - 1:
+                    raise
+                log.warning("ack failed (%s); retrying in %.2fs", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        return []
+
+    def requeue(self, taken: Taken, payload: bytes | str | None = None) -> bool:
+        """Put a taken job back at the front of its queue (atomic with leaving
+        the in-flight list)."""
+        k = self.keys
+        moved = self.client.scripts.requeue(
+            [self.key, k.queue(taken.queue), k.queues, k.wake(taken.queue)],
+            [taken.entry, payload if payload is not None else taken.raw, taken.queue, WAKE_CAP],
+        )
+        return bool(moved)
+
+    def pending(self) -> list[Taken]:
+        """What is in this worker's in-flight list now."""
+        return [entry_to_taken(e) for e in self.redis.lrange(self.key, 0, -1)]
+
+
+def entry_to_taken(entry: bytes) -> Taken:
+    queue, _, raw = entry.partition(b"\t")
+    return Taken(queue.decode("utf-8", "replace"), entry, raw)

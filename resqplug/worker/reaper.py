@@ -1,0 +1,112 @@
+"""Recovery of dead workers' jobs.
+
+A worker whose lease expired (Redis server time) is dead: each job in its
+in-flight list goes back to the front of its queue with ``meta.recoveries``
+raised by one, in one atomic step per job; a job recovered more than
+``max_recoveries`` times is failed as a poison pill instead. One reaper runs at
+a time (a lock with a TTL).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .. import failure
+from ..client import Resq
+from ..errors import DirtyExit, PayloadError
+from ..payload import decode, dumps
+from ..runner import any_job, fail
+from .inflight import Ack, InFlight, Taken
+from .processor import raw_job_id
+from .registry import redis_time, unregister
+
+log = logging.getLogger("resqplug.reaper")
+
+DEFAULT_MAX_RECOVERIES = 3
+# Short: a reaper killed mid-pass must not stop reaping for long. Two passes at
+# once are safe anyway (each move checks its entry is still there).
+LOCK_MS = 5_000
+
+
+class Reaper:
+    def __init__(self, client: Resq, reaper_id: str, max_recoveries: int) -> None:
+        self.client = client
+        self.redis = client.redis
+        self.keys = client.keys
+        self.reaper_id = reaper_id
+        self.max_recoveries = max_recoveries
+
+    def dead_workers(self) -> list[str]:
+        now = redis_time(self.redis)
+        return [w.decode() for w in self.redis.zrangebyscore(self.keys.leases, "-inf", now)]
+
+    def reap(self) -> int:
+        """Recover every dead worker's jobs; returns how many jobs were handled."""
+        lock = self.keys.reaper_lock
+        if not self.redis.set(lock, self.reaper_id, nx=True, px=LOCK_MS):
+            return 0
+        try:
+            return sum(self.reap_worker(w) for w in self.dead_workers())
+        finally:
+            # Release only our own lock (compare-and-delete).
+            self.client.scripts.lock_release([lock], [self.reaper_id])
+
+    def reap_worker(self, worker_id: str) -> int:
+        inflight = InFlight(self.client, worker_id, ["*"])
+        handled = 0
+        # Last first: each goes to the front, so the jobs keep their order.
+        for taken in reversed(inflight.pending()):
+            handled += self.recover(inflight, taken)
+        if not self.redis.llen(inflight.key):
+            unregister(self.redis, self.keys, worker_id)
+            log.warning("reaped dead worker %s (%d jobs recovered)", worker_id, handled)
+        return handled
+
+    def recover(self, inflight: InFlight, taken: Taken) -> int:
+        try:
+            doc = decode(taken.raw)
+        except PayloadError as exc:
+            job_id = raw_job_id(taken.raw)
+            record = failure.build(
+                None,
+                exc,
+                worker=inflight.worker_id,
+                queue=taken.queue,
+                job_id=job_id,
+                raw=taken.raw.decode("utf-8", "replace"),
+            )
+            return sum(inflight.ack([Ack(taken.entry, job_id, record)]))
+        meta: dict[str, Any] = doc.setdefault("meta", {})
+        recoveries = int(meta.get("recoveries", 0)) + 1
+        meta["recoveries"] = recoveries
+        job = any_job(doc, taken.queue)
+        if recoveries > self.max_recoveries:
+            pill = DirtyExit(
+                f"job {doc['id']} exceeded max recoveries ({self.max_recoveries}): its worker "
+                f"died {recoveries} times while running it (poison pill)"
+            )
+            log.error("%s", pill)
+            outcome = fail(self.client.plugins, job, pill)
+            record = ""
+            if outcome.record_failure:
+                record = failure.build(
+                    failure.job_payload(job),
+                    pill,
+                    worker=inflight.worker_id,
+                    queue=taken.queue,
+                    job_id=job.id,
+                )
+            return sum(inflight.ack([Ack(taken.entry, job.id, record)]))
+        if not inflight.requeue(taken, dumps(doc)):
+            return 0
+        log.warning(
+            "recovered job %s (%s) from dead worker %s to the front of %s (recovery %d)",
+            job.id,
+            job.class_name,
+            inflight.worker_id,
+            taken.queue,
+            recoveries,
+        )
+        self.client.plugins.call_each("job_recovered", job=job, worker_id=inflight.worker_id)
+        return 1

@@ -1,0 +1,274 @@
+"""The worker: registration, heartbeats, recovery, the fetch loop and shutdown.
+
+How a job is executed (in-process, in a forked child, on a thread) is the
+job of an executor; the worker only fetches, acknowledges and supervises.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis.exceptions as rex
+
+from .. import __version__
+from ..client import Resq
+from ..connection import translated
+from .control import Backoff, Control, Signals
+from .inflight import Ack, InFlight, Taken
+from .processor import Processor
+from .reaper import DEFAULT_MAX_RECOVERIES, Reaper
+from .registry import WorkerRegistry, make_worker_id
+
+log = logging.getLogger("resqplug.worker")
+
+REDIS_DOWN = (rex.ConnectionError, rex.TimeoutError)
+SLOW_JOB_S = 0.1
+FAST_JOB_S = 0.01  # jobs faster than this are fetched in growing batches
+ACK_EVERY_S = 0.05
+TICK_S = 0.5
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+@dataclass
+class WorkerOptions:
+    queues: list[str]
+    mode: str = "fork" if hasattr(os, "fork") else "nofork"
+    threads: int = 4
+    max_jobs_per_child: int = 1
+    burst: bool = False
+    job_timeout: float | None = None
+    timeout_grace: float = 5.0
+    shutdown_timeout: float = 25.0
+    heartbeat_s: float = field(default_factory=lambda: _env_float("RESQPLUG_HEARTBEAT_S", 5.0))
+    dead_after_s: float = field(default_factory=lambda: _env_float("RESQPLUG_DEAD_AFTER_S", 60.0))
+    max_recoveries: int = DEFAULT_MAX_RECOVERIES
+    wait_timeout: float = 1.0
+    max_batch: int = 50
+
+
+class Worker:
+    def __init__(self, client: Resq, options: WorkerOptions) -> None:
+        self.client = client
+        self.options = options
+        self.id = make_worker_id(options.queues)
+        self.control = Control(options.shutdown_timeout)
+        self.inflight = InFlight(client, self.id, options.queues)
+        self.processor = Processor(client.plugins, self.id)
+        self.registry = WorkerRegistry(client.redis, client.keys, self.id, options.dead_after_s)
+        self.reaper = Reaper(client, self.id, options.max_recoveries)
+        self.plugins = client.plugins
+        self.current: Taken | None = None
+        self.current_started = 0.0
+        self.pending: list[Ack] = []
+        self._stop_beating = threading.Event()
+        from .executors import make_executor
+
+        self.executor = make_executor(self)
+        self.signals = Signals(self.control, self.executor.on_signal)
+
+    def __repr__(self) -> str:
+        return f"<Worker {self.id}>"
+
+    # --- life ---------------------------------------------------------------------
+
+    def work(self) -> int:
+        """Run until stopped (or, in burst mode, until the queues are empty)."""
+        # Handlers first: a TERM that arrives while registering must still
+        # lead to a clean unregister, not the default (die registered).
+        self.signals.install()
+        try:
+            with translated(self.client.url):
+                self.registry.register(self.info())
+                # Paused from the start if all workers are: not only from the
+                # first heartbeat tick on.
+                self.control.paused_all = self.registry.paused_all()
+        except BaseException:
+            self.signals.restore()
+            raise
+        log.info(
+            "worker %s started (%s mode) on %s",
+            self.id,
+            self.options.mode,
+            ",".join(self.options.queues),
+        )
+        beater = threading.Thread(target=self._beat, name="resqplug-heartbeat", daemon=True)
+        beater.start()
+        try:
+            self._reap()
+            self.plugins.call_each("worker_start", worker=self)
+            self.executor.run()
+        finally:
+            self.flush()
+            self.executor.close()
+            self._stop_beating.set()
+            beater.join(timeout=5)
+            self._leave()
+            self.signals.restore()
+            self.plugins.call_each("worker_exit", worker=self)
+        return self.control.exit_code
+
+    def info(self) -> dict[str, object]:
+        o = self.options
+        return {
+            "version": __version__,
+            "mode": o.mode,
+            "threads": o.threads,
+            "pid": os.getpid(),
+            "queues": ",".join(o.queues),
+        }
+
+    def kill_current(self, job_id: str) -> None:
+        """Kill the running job if it is still ``job_id`` (fork and no-fork modes;
+        the same path as USR1, aimed at one job so a late request cannot hit the
+        next job). For plugins, e.g. a status kill request."""
+        self.control.kill_job_id = job_id
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    def _leave(self) -> None:
+        """Unregister, unless jobs are still in flight (then the lease expires and
+        the reaper recovers them)."""
+        try:
+            left = self.inflight.pending()
+            if self.control.stopping and left:
+                for taken in reversed(left):
+                    self.inflight.requeue(taken)
+                left = self.inflight.pending()
+            if left:
+                log.warning("%d jobs still in flight; leaving them to the reaper", len(left))
+                return
+            self.registry.unregister()
+        except REDIS_DOWN as exc:
+            log.warning("could not unregister (%s); the reaper will clean up", exc)
+
+    def _beat(self) -> None:
+        """Renew the lease, publish the current job, watch pause-all and reap,
+        on a thread, so a long job in this process or a child does not stop it."""
+        last_beat = last_reap = time.monotonic()
+        shown: Taken | None = None
+        while not self._stop_beating.wait(TICK_S):
+            try:
+                now = time.monotonic()
+                if now - last_beat >= self.options.heartbeat_s:
+                    if not self.registry.renew():
+                        log.warning("lease lost: %s was reaped; registering again", self.id)
+                        self.registry.register(self.info())
+                    last_beat = now
+                current = self.current
+                if current is not shown:
+                    if current is None:
+                        self.registry.set_current(None, None)
+                    else:
+                        self.registry.set_current(current.queue, current.raw, self.current_started)
+                    shown = current
+                self.control.paused_all = self.registry.paused_all()
+                self.plugins.call_each("worker_heartbeat", worker=self)
+                if now - last_reap >= 2 * self.options.heartbeat_s:
+                    self._reap()
+                    last_reap = now
+            except REDIS_DOWN as exc:
+                log.warning("heartbeat failed: %s", exc)
+            except Exception:
+                log.exception("heartbeat thread error")
+
+    def _reap(self) -> None:
+        try:
+            self.reaper.reap()
+        except REDIS_DOWN as exc:
+            log.warning("reaper could not run: %s", exc)
+
+    # --- the fetch loop (used by the in-process and fork executors) ----------------
+
+    def hold_while_paused(self) -> None:
+        if not self.control.holding:
+            return
+        self.plugins.call_each("worker_pause", worker=self)
+        log.info("paused")
+        while self.control.holding and not self.control.stopping:
+            self.control.wake.wait(TICK_S)
+            self.control.wake.clear()
+        self.plugins.call_each("worker_resume", worker=self)
+        log.info("resumed")
+
+    def loop(self, run_one: Callable[[Taken], Ack | None]) -> None:
+        size, idle, backoff = 1, False, Backoff()
+        while not self.control.stopping:
+            self.hold_while_paused()
+            if self.control.stopping:
+                break
+            try:
+                batch = self.inflight.fetch(size)
+                if not batch:
+                    if self.options.burst:
+                        break
+                    if not idle:
+                        idle = True
+                        self.executor.idle()
+                        self.plugins.call_each("queue_empty", worker=self)
+                    self.inflight.wait(self.options.wait_timeout)
+                    continue
+            except REDIS_DOWN as exc:
+                backoff.wait(self.control, exc)
+                continue
+            idle = False
+            backoff.reset()
+            size = self.run_batch(batch, run_one, size)
+
+    def run_batch(
+        self, batch: list[Taken], run_one: Callable[[Taken], Ack | None], size: int
+    ) -> int:
+        """Run a fetched batch; returns the next batch size (adaptive prefetch)."""
+        started = last_flush = time.monotonic()
+        for index, taken in enumerate(batch):
+            rest = batch[index + 1 :]
+            t0 = time.monotonic()
+            ack = run_one(taken)
+            if ack is not None:
+                self.pending.append(ack)
+            now = time.monotonic()
+            if rest and (self.control.stopping or now - t0 > SLOW_JOB_S):
+                # Do not hold queued jobs back behind a slow job or a shutdown.
+                self.give_back(rest)
+                self.flush()
+                return 1
+            if now - last_flush > ACK_EVERY_S:
+                self.flush()
+                last_flush = now
+        self.flush()
+        per_job = (time.monotonic() - started) / len(batch)
+        if per_job < FAST_JOB_S and len(batch) == size:
+            return min(size * 2, self.options.max_batch)
+        return size if per_job < FAST_JOB_S else 1
+
+    def give_back(self, rest: list[Taken]) -> None:
+        """Put jobs taken but not started back at the front, in their order."""
+        for taken in reversed(rest):
+            self.retrying(lambda t=taken: self.inflight.requeue(t))  # type: ignore[misc]
+
+    def flush(self) -> None:
+        if self.pending:
+            acks, self.pending = self.pending, []
+            self.retrying(lambda: self.inflight.ack(acks))
+
+    def retrying(self, action: Callable[[], object]) -> None:
+        """Run a Redis write until it succeeds: an outcome must not be dropped. Gives
+        up only when a shutdown deadline passed (the reaper then recovers the job)."""
+        backoff = Backoff(cap=2.0)
+        while True:
+            try:
+                action()
+                return
+            except REDIS_DOWN as exc:
+                if self.control.abandon_due():
+                    log.error("giving up on a Redis write at shutdown: %s", exc)
+                    return
+                backoff.wait(None, exc)

@@ -1,0 +1,60 @@
+"""Helpers for tests that run real worker processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import redis
+
+from resqplug.pytest_fixtures import FAST_LEASE, child_env, resqplug_cmd, wait_for  # noqa: F401 - re-exported for the tests
+
+TESTS = Path(__file__).resolve().parent
+
+
+def env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """A child process's environment, with this folder on PYTHONPATH."""
+    return child_env(TESTS, extra)
+
+
+class WorkerProcess:
+    """``resqplug work`` as a real process."""
+
+    def __init__(
+        self,
+        redis_url: str,
+        namespace: str,
+        *args: str,
+        extra_env: dict[str, str] | None = None,
+        command: str = "work",
+    ) -> None:
+        cmd = resqplug_cmd(redis_url, namespace, command, "--app", "worker_jobs", *args)
+        self.proc = subprocess.Popen(
+            cmd, env=env(extra_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.pid = self.proc.pid
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def wait(self, timeout: float = 20.0) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _out, err = self.proc.communicate()
+            raise AssertionError(f"worker did not exit within {timeout}s; stderr:\n{err}")
+
+    def output(self) -> str:
+        _, err = self.proc.communicate(timeout=5)
+        return err
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def registered_workers(client: redis.Redis, namespace: str) -> list[str]:
+    return sorted(w.decode() for w in client.smembers(f"{namespace}:workers"))

@@ -324,6 +324,23 @@ def test_usr2_pauses_and_cont_resumes(resq, redis_url, namespace):
         assert worker.wait() == 0
 
 
+def test_a_storm_of_pause_and_resume_signals_never_wedges_the_worker(resq, redis_url, namespace):
+    # Regression: the paused loop waited on a threading.Event that the signal
+    # handler also set; a signal landing inside Event.wait/clear deadlocked.
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--no-fork")
+    try:
+        wait_for(lambda: registered_workers(resq.redis, namespace), what="worker registered")
+        worker.signal(signal.SIGUSR2)
+        for _ in range(3000):  # each one wakes the paused loop
+            worker.signal(signal.SIGUSR2)
+        worker.signal(signal.SIGCONT)
+        job_id = resq.enqueue(wj.WRecord, 1)
+        wait_for(lambda: job_id in listed(resq, "done"), what="job after the storm")
+    finally:
+        worker.signal(signal.SIGTERM)
+        assert worker.wait() == 0
+
+
 def test_pause_all_workers_key_pauses_workers(resq, redis_url, namespace):
     resq.redis.set(resq.keys.pause_all, "true")
     worker = WorkerProcess(redis_url, namespace, "-q", "work", "--no-fork")

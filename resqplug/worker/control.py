@@ -15,6 +15,8 @@ import time
 from types import FrameType
 from typing import Any
 
+from ..wake import Wake
+
 log = logging.getLogger("resqplug.worker")
 
 TICK = 0.1  # how often a waiting parent looks at the flags
@@ -36,7 +38,7 @@ class Control:
         self.kill_requested = False
         self.kill_job_id: str | None = None  # set by Worker.kill_current
         self.exit_code = 0
-        self.wake = threading.Event()
+        self.wake = Wake()
 
     def quit(self) -> None:
         self.stopping = True
@@ -96,8 +98,8 @@ class Signals:
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
         c = self.control
-        name = signal.Signals(signum).name
-        log.info("received %s", name)
+        # logging's locks are reentrant, so logging here cannot deadlock.
+        log.info("received %s", signal.Signals(signum).name)
         if signum == signal.SIGQUIT:
             c.quit()
         elif signum == signal.SIGTERM:
@@ -129,7 +131,6 @@ class Backoff:
         log.warning("Redis unavailable (%s); retrying in %.2fs", reason, pause)
         if control is not None:
             control.wake.wait(pause)
-            control.wake.clear()
         else:
             time.sleep(pause)
         self.delay = min(self.delay * 2, self.cap)

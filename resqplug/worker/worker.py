@@ -114,6 +114,7 @@ class Worker:
             beater.join(timeout=5)
             self._leave()
             self.signals.restore()
+            self.control.wake.close()
             self.plugins.call_each("worker_exit", worker=self)
         return self.control.exit_code
 
@@ -195,7 +196,6 @@ class Worker:
         log.info("paused")
         while self.control.holding and not self.control.stopping:
             self.control.wake.wait(TICK_S)
-            self.control.wake.clear()
         self.plugins.call_each("worker_resume", worker=self)
         log.info("resumed")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import uuid
 from importlib import resources
 
@@ -15,6 +14,7 @@ import redis.exceptions as rex
 import resqplug
 from resqplug import EnqueueGuard, registry
 from resqplug.delayed import DelayedSet
+from resqplug.wake import Wake
 
 from .api import OWNER
 from .schedules import Schedule, ScheduleStore, from_config
@@ -32,7 +32,8 @@ class SchedulerLoop:
         self.delayed = DelayedSet(client, OWNER)
         self.store = ScheduleStore(client)
         self.leader_key = client.keys.plugin("scheduler", "leader")
-        self.stopping = threading.Event()
+        self.stopping = False
+        self.wake = Wake()  # stop() is called from a signal handler
         source = resources.files("resqplug_scheduler").joinpath("lua/lease_renew.lua")
         self.renew_script = client.redis.register_script(source.read_text("utf-8"))
         self.leading = False
@@ -40,19 +41,21 @@ class SchedulerLoop:
     def run(self) -> None:
         log.info("scheduler %s started", self.token)
         try:
-            while not self.stopping.is_set():
+            while not self.stopping:
                 try:
                     self.tick()
                 except (rex.ConnectionError, rex.TimeoutError, resqplug.ConnectionError) as exc:
                     log.warning("scheduler cannot reach Redis: %s", exc)
                 except Exception:
                     log.exception("scheduler tick failed; going on")
-                self.stopping.wait(self.interval)
+                self.wake.wait(self.interval)
         finally:
             self.resign()
+            self.wake.close()
 
     def stop(self) -> None:
-        self.stopping.set()
+        self.stopping = True
+        self.wake.set()
 
     def tick(self) -> None:
         self.delayed.move_due()

@@ -488,4 +488,4 @@ def test_stop_is_quick(data_dir):
     resqplug.Resq(f"embedded://{data_dir}", "quick").queues()
     started = time.monotonic()
     assert embedded.stop(data_dir)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2.0

@@ -81,7 +81,7 @@ def test_kill_stops_a_running_job_at_once(
     took = time.time() - t0
 
     assert status.status == "killed"
-    assert took < 2.5, f"the kill took {took:.2f}s"
+    assert took < 5.0, f"the kill took {took:.2f}s"  # the job sleeps 30 s
     assert status.started_at <= status.finished_at
     assert states_of(StatusStore(default_client), job_id) == ["killed"]
     if mode == "fork":
@@ -104,7 +104,9 @@ def test_kill_in_threads_mode_stops_the_job_at_its_next_tick(
 ) -> None:
     worker = spawn("--threads", "2")
     job_id = resqplug.enqueue(sj.StatusTicker, 30)
-    other = resqplug.enqueue(sj.StatusSleep, 1.0)  # on the other thread meanwhile
+    # On the other thread meanwhile; long enough to still be running when a
+    # loaded machine gets round to checking it.
+    other = resqplug.enqueue(sj.StatusSleep, 4.0)
     assert job_id is not None and other is not None
     running(default_client, job_id, worker)
     running(default_client, other, worker)
@@ -116,13 +118,13 @@ def test_kill_in_threads_mode_stops_the_job_at_its_next_tick(
     took = time.time() - t0
 
     assert status.status == "killed"
-    assert took < 1.5, f"the kill took {took:.2f}s"
+    assert took < 4.0, f"the kill took {took:.2f}s"  # the job runs 30 s
     assert "killed" in status.error
     assert job_id not in sj.events(default_client, "finished")
     assert default_client.failures.get(job_id) is None
     assert kills_pending(default_client) == 0
 
-    assert final(other, worker).status == "completed"  # the other job is untouched
+    assert final(other, worker, 20).status == "completed"  # the other job is untouched
     after = resqplug.enqueue(sj.StatusRecord, "after")
     assert after is not None
     assert final(after, worker).status == "completed"

@@ -223,7 +223,8 @@ def test_a_poison_pill_ends_failed_not_working(spawn: Spawn, default_client: res
     assert status.exception == "DirtyExit"
     assert "poison pill" in status.error
     assert states_of(StatusStore(default_client), job_id) == ["failed"]
-    assert default_client.failures.get(job_id) is not None
+    # The status is written by the failure hooks just before the record lands.
+    wait_for(lambda: default_client.failures.get(job_id), 5, "the failure record")
     assert default_client.size(Q) == 0
     assert sj.events(default_client, "finished") == []
 

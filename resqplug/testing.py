@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from .client import Resq
 from .worker.inflight import InFlight, parse_queues
 from .worker.processor import Processor
@@ -10,8 +12,9 @@ from .worker.processor import Processor
 def drain(client: Resq, queues: str | list[str] = "*", *, limit: int | None = None) -> int:
     """Run queued jobs here, in order, through reliable fetch and acks, until
     the queues are empty (or ``limit`` jobs ran). Returns how many ran."""
-    worker_id = f"testing:drain:{client.namespace}"
-    inflight = InFlight(client, worker_id, parse_queues(queues))
+    names = parse_queues(queues)
+    worker_id = f"testing+drain:{os.getpid()}:{','.join(names)}"  # a worker id's shape
+    inflight = InFlight(client, worker_id, names)
     processor = Processor(client.plugins, worker_id)
     done = 0
     while limit is None or done < limit:

@@ -287,10 +287,11 @@ def test_reaper_releases_its_lock(resq):
 def test_jobs_from_several_queues_go_back_to_their_own_queue(resq):
     a = resq.enqueue_to("alpha", ReapedJob, 1)
     b = resq.enqueue_to("beta", ReapedJob, 2)
-    inflight = InFlight(resq, DEAD, ["alpha", "beta"])
+    dead = "deadhost:1-abc:alpha,beta"
+    inflight = InFlight(resq, dead, ["alpha", "beta"])
     inflight.fetch(1)
     inflight.fetch(1)
-    register(resq, DEAD, 0)
+    register(resq, dead, 0)
 
     assert reaper(resq).reap() == 2
 

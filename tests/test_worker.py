@@ -369,3 +369,48 @@ def test_failed_job_is_recorded_once_with_worker_and_queue(resq, redis_url, name
     assert record["queue"] == "work"
     assert record["worker"].split(":")[2] == "work"
     assert int(resq.redis.get(resq.keys.stat_failed)) == 1
+
+
+# --- in-flight entries and orphans ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("queues", "prefix"), [("work", b""), ("work,other", b"work\t")], ids=["one", "several"]
+)
+def test_in_flight_entries_are_bare_for_one_queue_and_prefixed_for_several(
+    resq, redis_url, namespace, queues, prefix
+):
+    job_id = resq.enqueue(wj.WSleep, 30)
+    raw = resq.redis.lindex(resq.keys.queue("work"), 0)
+    worker = WorkerProcess(redis_url, namespace, "-q", queues, "--no-fork")
+    try:
+        wait_for(lambda: job_id in listed(resq, "started"), what="job started")
+        (wid,) = registered_workers(resq.redis, namespace)
+        assert resq.redis.lrange(resq.keys.inflight(wid), 0, -1) == [prefix + raw]
+    finally:
+        worker.signal(signal.SIGINT)
+        assert worker.wait() == 0
+    assert [j["id"] for j in resq.peek("work", 0, 5)] == [job_id]  # back at the front
+
+
+@pytest.mark.parametrize("queues", ["work", "work,other"], ids=["one", "several"])
+@pytest.mark.parametrize("mode", ["fork", "nofork", "threads"])
+def test_an_orphan_in_an_idle_workers_in_flight_list_is_put_back_and_run(
+    resq, redis_url, namespace, mode, queues
+):
+    # What a fetch whose reply was lost with the connection leaves behind: a job
+    # in the worker's in-flight list that the worker itself never saw.
+    worker = WorkerProcess(redis_url, namespace, "-q", queues, *MODES[mode])
+    try:
+        (wid,) = wait_for(lambda: registered_workers(resq.redis, namespace), what="registered")
+        job = resq.build(wj.WRecord, [1])
+        text = resq.prepare(job)
+        assert text is not None
+        entry = text.encode() if "," not in queues else b"work\t" + text.encode()
+        resq.redis.rpush(resq.keys.inflight(wid), entry)
+        wait_for(lambda: job.id in listed(resq, "done"), what="the orphan run")
+        assert resq.redis.llen(resq.keys.inflight(wid)) == 0
+    finally:
+        worker.signal(signal.SIGTERM)
+        assert worker.wait() == 0
+    assert "putting back 1 job" in worker.output()

@@ -13,6 +13,7 @@ from pathlib import Path
 import worker_jobs
 from helpers import WorkerProcess, registered_workers, wait_for
 
+from resqplug.worker.inflight import InFlight
 from resqplug.worker.registry import redis_time
 
 JOBS = 800
@@ -62,9 +63,9 @@ def test_no_job_is_lost_or_rerun_when_workers_are_killed_mid_run(redis_url, name
             w.wait(5)
         # What the killed workers had taken and not acknowledged, and what was done.
         unacked = {
-            json.loads(entry.partition(b"\t")[2])["id"]
+            json.loads(taken.raw)["id"]
             for w in killed
-            for entry in r.lrange(k.inflight(by_pid[w.pid]), 0, -1)
+            for taken in InFlight(resq, by_pid[w.pid]).pending()
         }
         before = {x.decode() for x in r.lrange(done_key, 0, -1)}
         assert JOBS // 2 <= len(before) < JOBS, "the chaos came too late to test anything"

@@ -11,6 +11,7 @@ import queue
 import signal
 import threading
 import time
+from collections import Counter
 from types import FrameType
 from typing import TYPE_CHECKING, Protocol
 
@@ -141,6 +142,7 @@ class Threaded:
         self.done: queue.Queue[Ack] = queue.Queue()
         self.threads: list[threading.Thread] = []
         self.outstanding = 0
+        self.held: Counter[bytes] = Counter()  # in-flight entries handed to threads
 
     def idle(self) -> None:
         pass
@@ -169,6 +171,7 @@ class Threaded:
             except queue.Empty:
                 break
         self.outstanding -= len(acks)
+        self.held.subtract(ack.entry for ack in acks)
         self.worker.pending.extend(acks)
         self.worker.flush()
 
@@ -197,14 +200,17 @@ class Threaded:
                     if not idle:
                         idle = True
                         w.plugins.call_each("queue_empty", worker=w)
-                    w.inflight.wait(w.options.wait_timeout)
-                    continue
+                    batch = w.took_while_waiting()
+                    if not batch:
+                        continue
             except REDIS_DOWN as exc:
                 backoff.wait(w.control, exc)
+                w.recover_orphans(+self.held)
                 continue
             idle = False
             for taken in batch:
                 self.todo.put(taken)
+            self.held.update(taken.entry for taken in batch)
             self.outstanding += len(batch)
             self.collect(0.01 if room > len(batch) else 0.05)
         self.drain()
@@ -220,6 +226,7 @@ class Threaded:
             if item is not None:
                 unstarted.append(item)
         self.outstanding -= len(unstarted)
+        self.held.subtract(taken.entry for taken in unstarted)
         w.give_back(unstarted)
         for _ in self.threads:
             self.todo.put(None)

@@ -179,7 +179,8 @@ class Forking:
         w.current, w.current_started = taken, time.time()
         w.control.forget_kill()  # a kill meant for an earlier job must not hit this one
         try:
-            write_frame(self.child.to_child, taken.entry)
+            # Queue and payload, whatever the in-flight entry's form.
+            write_frame(self.child.to_child, taken.queue.encode() + b"\t" + taken.raw)
             if self.child.jobs + 1 >= w.options.max_jobs_per_child and self.spare is None:
                 # Fork the next child while this job runs (there are two cores
                 # for the fork and the job): the next job starts in a fresh child

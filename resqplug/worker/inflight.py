@@ -1,5 +1,11 @@
 """Reliable fetch: jobs move atomically from their queue into the worker's own
-in-flight list and leave it only in the step that records their outcome."""
+in-flight list and leave it only in the step that records their outcome.
+
+An in-flight entry is ``<queue>\t<payload>`` for a worker that watches several
+queues (or ``*``), and the bare payload for a worker of one named queue: the
+queue is then in the worker id, and an idle worker can take its next job with
+one blocking BLMOVE straight from the queue (one round trip, no wake-up token).
+"""
 
 from __future__ import annotations
 
@@ -51,16 +57,27 @@ def parse_queues(spec: str | list[str]) -> list[str]:
     return out
 
 
+def queues_of_worker(worker_id: str) -> list[str]:
+    """The queue list a worker id names (``host+nonce:pid:q1,q2``)."""
+    return worker_id.rpartition(":")[2].split(",")
+
+
+def single_queue(queues: list[str]) -> str | None:
+    """The one named queue of a one-queue worker (bare in-flight entries)."""
+    return queues[0] if len(queues) == 1 and queues[0] != WILDCARD else None
+
+
 class InFlight:
     """Fetch, wait, acknowledge and requeue for one worker identity."""
 
-    def __init__(self, client: Resq, worker_id: str, queues: list[str]) -> None:
+    def __init__(self, client: Resq, worker_id: str, queues: list[str] | None = None) -> None:
         self.client = client
         self.redis: redis.Redis = client.redis
         self.keys = client.keys
         self.worker_id = worker_id
         self.key = client.keys.inflight(worker_id)
-        self.spec = queues
+        self.spec = queues if queues is not None else queues_of_worker(worker_id)
+        self.bare_queue = single_queue(self.spec)
         self._resolved: list[str] = []
         self._resolved_at = -1e9
 
@@ -82,21 +99,31 @@ class InFlight:
         if not names:
             return []
         keys = [self.key] + [self.keys.queue(q) for q in names]
-        reply = self.client.scripts.fetch(keys, [most, *names])
+        bare = self.bare_queue is not None
+        reply = self.client.scripts.fetch(keys, [most, "0" if bare else "1", *names])
         if not reply:
             return []
         queue = reply[0].decode()
+        if bare:
+            return [Taken(queue, raw, raw) for raw in reply[1:]]
         prefix = reply[0] + b"\t"
         return [Taken(queue, prefix + raw, raw) for raw in reply[1:]]
 
-    def wait(self, timeout: float) -> bool:
-        """Block until a wake-up token arrives on one of the queues, or timeout."""
+    def wait(self, timeout: float) -> list[Taken]:
+        """Block until there is work, or timeout. A one-queue worker takes the
+        next job itself, atomically into its in-flight list (BLMOVE), and
+        returns it; a worker of several queues waits for a wake-up token on any
+        of them and returns nothing (its next fetch takes the job)."""
+        if self.bare_queue is not None:
+            queue = self.bare_queue
+            raw = self.redis.blmove(self.keys.queue(queue), self.key, timeout, "LEFT", "RIGHT")
+            return [] if raw is None else [Taken(queue, raw, raw)]
         names = self.queues()
         if not names:
             time.sleep(min(timeout, QUEUE_REFRESH_S))
-            return False
-        got = self.redis.blpop([self.keys.wake(q) for q in names], timeout=timeout)
-        return got is not None
+            return []
+        self.redis.blpop([self.keys.wake(q) for q in names], timeout=timeout)
+        return []
 
     def ack(self, acks: list[Ack], attempts: int = 20) -> list[int]:
         """Record outcomes atomically; retried (with backoff) while Redis is away,
@@ -142,9 +169,13 @@ class InFlight:
 
     def pending(self) -> list[Taken]:
         """What is in this worker's in-flight list now."""
-        return [entry_to_taken(e) for e in self.redis.lrange(self.key, 0, -1)]
+        entries = self.redis.lrange(self.key, 0, -1)
+        return [entry_to_taken(e, self.bare_queue) for e in entries]
 
 
-def entry_to_taken(entry: bytes) -> Taken:
+def entry_to_taken(entry: bytes, bare_queue: str | None = None) -> Taken:
+    """An in-flight entry as taken: bare (``bare_queue`` given) or prefixed."""
+    if bare_queue is not None:
+        return Taken(bare_queue, entry, entry)
     queue, _, raw = entry.partition(b"\t")
     return Taken(queue.decode("utf-8", "replace"), entry, raw)

@@ -53,7 +53,7 @@ class Reaper:
             self.client.scripts.lock_release([lock], [self.reaper_id])
 
     def reap_worker(self, worker_id: str) -> int:
-        inflight = InFlight(self.client, worker_id, ["*"])
+        inflight = InFlight(self.client, worker_id)  # entry form from the id
         handled = 0
         # Last first: each goes to the front, so the jobs keep their order.
         for taken in reversed(inflight.pending()):

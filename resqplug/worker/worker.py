@@ -11,6 +11,7 @@ import os
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +33,7 @@ SLOW_JOB_S = 0.1
 FAST_JOB_S = 0.01  # jobs faster than this are fetched in growing batches
 ACK_EVERY_S = 0.05
 TICK_S = 0.5
+ORPHAN_CHECK_S = 1.0  # an idle worker looks for orphans in its in-flight list this often
 
 
 def _env_float(name: str, default: float) -> float:
@@ -70,6 +72,7 @@ class Worker:
         self.current: Taken | None = None
         self.current_started = 0.0
         self.pending: list[Ack] = []
+        self.orphans_checked = -1e9
         self._stop_beating = threading.Event()
         from .executors import make_executor
 
@@ -214,14 +217,50 @@ class Worker:
                         idle = True
                         self.executor.idle()
                         self.plugins.call_each("queue_empty", worker=self)
-                    self.inflight.wait(self.options.wait_timeout)
-                    continue
+                    batch = self.took_while_waiting()
+                    if not batch:
+                        continue
             except REDIS_DOWN as exc:
                 backoff.wait(self.control, exc)
+                self.recover_orphans()
                 continue
             idle = False
             backoff.reset()
             size = self.run_batch(batch, run_one, size)
+
+    def took_while_waiting(self) -> list[Taken]:
+        """Wait for work (only called while the worker holds no job); a job taken
+        by the wait itself is given back if a pause or shutdown arrived meanwhile."""
+        now = time.monotonic()
+        if now - self.orphans_checked >= ORPHAN_CHECK_S:
+            self.orphans_checked = now
+            self.recover_orphans()
+        batch = self.inflight.wait(self.options.wait_timeout)
+        if batch and (self.control.holding or self.control.stopping):
+            self.give_back(batch)
+            return []
+        return batch
+
+    def recover_orphans(self, held: Counter[bytes] | None = None) -> None:
+        """Put back at the front what the in-flight list holds beyond the entries
+        this worker knows it ``held``. A fetch whose reply was lost with the
+        connection (redis-py may even retry it and take another job) leaves
+        jobs there that the worker never saw; they would sit there, leased,
+        until it exits. Checked after a Redis error, and while idle."""
+        try:
+            known = Counter(held or ())
+            orphans = []
+            for taken in self.inflight.pending():
+                if known[taken.entry] > 0:
+                    known[taken.entry] -= 1
+                else:
+                    orphans.append(taken)
+        except REDIS_DOWN as exc:
+            log.debug("could not check the in-flight list yet: %s", exc)
+            return
+        if orphans:
+            log.warning("putting back %d job(s) taken when Redis went away", len(orphans))
+            self.give_back(orphans)
 
     def run_batch(
         self, batch: list[Taken], run_one: Callable[[Taken], Ack | None], size: int

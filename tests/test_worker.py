@@ -336,6 +336,9 @@ def test_a_storm_of_pause_and_resume_signals_never_wedges_the_worker(resq, redis
         worker.signal(signal.SIGUSR2)
         for _ in range(3000):  # each one wakes the paused loop
             worker.signal(signal.SIGUSR2)
+        # Let the storm be handled first: a CONT landing within microseconds of a
+        # USR2 may be applied before it (handlers nest), which is not the point here.
+        time.sleep(0.2)
         worker.signal(signal.SIGCONT)
         job_id = resq.enqueue(wj.WRecord, 1)
         wait_for(lambda: job_id in listed(resq, "done"), what="job after the storm")
@@ -409,8 +412,28 @@ def test_an_orphan_in_an_idle_workers_in_flight_list_is_put_back_and_run(
         entry = text.encode() if "," not in queues else b"work\t" + text.encode()
         resq.redis.rpush(resq.keys.inflight(wid), entry)
         wait_for(lambda: job.id in listed(resq, "done"), what="the orphan run")
-        assert resq.redis.llen(resq.keys.inflight(wid)) == 0
+        inflight = resq.keys.inflight(wid)
+        wait_for(lambda: resq.redis.llen(inflight) == 0, what="its ack")
     finally:
         worker.signal(signal.SIGTERM)
         assert worker.wait() == 0
     assert "putting back 1 job" in worker.output()
+
+
+def test_a_burst_worker_recovers_dead_workers_jobs_even_behind_a_dead_reapers_lock(
+    resq, redis_url, namespace
+):
+    from resqplug.worker.inflight import InFlight
+
+    dead = "deadhost+abcdef:1:work"
+    job_id = resq.enqueue(wj.WRecord, 1)
+    assert [t.raw for t in InFlight(resq, dead).fetch(1)]
+    resq.redis.sadd(resq.keys.workers, dead)
+    resq.redis.zadd(resq.keys.leases, {dead: 0})  # expired long ago
+    # A reaper killed mid-pass left its lock behind (it expires by itself).
+    resq.redis.set(resq.keys.reaper_lock, "killed-reaper", px=1500)
+
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst", "--no-fork")
+    assert worker.wait() == 0
+    assert listed(resq, "done") == [job_id]
+    assert resq.redis.llen(resq.keys.inflight(dead)) == 0

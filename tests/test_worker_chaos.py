@@ -34,6 +34,19 @@ def worker_ids_by_pid(client, namespace: str) -> dict[int, str]:
     return {int(w.split(":")[1]): w for w in registered_workers(client, namespace)}
 
 
+def where(resq, job_ids: set[str]) -> dict[str, int]:
+    """Where jobs that did not complete are (for the failure message)."""
+    r, found = resq.redis, Counter()
+    lists = [resq.keys.queue("work"), *r.scan_iter(match=resq.keys.inflight("*"), count=1000)]
+    for key in lists:
+        for entry in r.lrange(key, 0, -1):
+            if any(i.encode() in entry for i in job_ids):
+                found[key.decode() if isinstance(key, bytes) else key] += 1
+    found["failed"] = sum(1 for f in resq.failures.list(0, 10_000) if f.get("id") in job_ids)
+    found["workers"] = len(registered_workers(r, resq.namespace))
+    return dict(found)
+
+
 def test_no_job_is_lost_or_rerun_when_workers_are_killed_mid_run(redis_url, namespace, resq):
     r, k = resq.redis, resq.keys
     done_key, runs_key, pids_key = (k.plugin("test", n) for n in ("done", "runs", "pids"))
@@ -98,7 +111,8 @@ def test_no_job_is_lost_or_rerun_when_workers_are_killed_mid_run(redis_url, name
 
         done = [x.decode() for x in r.lrange(done_key, 0, -1)]
         runs = {key.decode(): int(v) for key, v in r.hgetall(runs_key).items()}
-        assert set(ids) - set(done) == set(), "jobs lost"
+        missing = set(ids) - set(done)
+        assert missing == set(), f"jobs lost: {where(resq, missing)}"
         assert set(done) <= set(ids)
         # A job that had completed and been acknowledged must not run again. One
         # that had completed but whose ack had not landed when its worker was

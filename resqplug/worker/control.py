@@ -97,9 +97,10 @@ class Signals:
         self.saved.clear()
 
     def handle(self, signum: int, frame: FrameType | None) -> None:
+        # Flags first: a handler can be interrupted by the next signal's handler
+        # (Python runs it nested at any bytecode), so whatever this handler does
+        # after setting its flag may run after a later signal's effect.
         c = self.control
-        # logging's locks are reentrant, so logging here cannot deadlock.
-        log.info("received %s", signal.Signals(signum).name)
         if signum == signal.SIGQUIT:
             c.quit()
         elif signum == signal.SIGTERM:
@@ -113,6 +114,8 @@ class Signals:
         elif signum == signal.SIGCONT:
             c.paused = False
         c.wake.set()
+        # logging's locks are reentrant, so logging here cannot deadlock.
+        log.info("received %s", signal.Signals(signum).name)
         if self.on_signal is not None:
             self.on_signal(signum)
 

@@ -30,7 +30,7 @@ class Executor(Protocol):
     def run(self) -> None: ...
     def close(self) -> None: ...
     def on_signal(self, signum: int) -> None: ...
-    def idle(self) -> None: ...
+    def idle(self, wait: float) -> float: ...
 
 
 def make_executor(worker: Worker) -> Executor:
@@ -71,8 +71,8 @@ class InProcess:
     def close(self) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
-    def idle(self) -> None:
-        pass
+    def idle(self, wait: float) -> float:
+        return wait
 
     def on_signal(self, signum: int) -> None:
         if not self.in_job:
@@ -144,8 +144,8 @@ class Threaded:
         self.outstanding = 0
         self.held: Counter[bytes] = Counter()  # in-flight entries handed to threads
 
-    def idle(self) -> None:
-        pass
+    def idle(self, wait: float) -> float:
+        return wait
 
     def on_signal(self, signum: int) -> None:
         if signum == signal.SIGUSR1:
@@ -196,11 +196,13 @@ class Threaded:
                     batch = w.inflight.fetch(min(room, w.options.max_batch))
                 if not batch and self.outstanding == 0:
                     if w.options.burst:
+                        if w.reaped_before_exit():
+                            continue
                         break
                     if not idle:
                         idle = True
                         w.plugins.call_each("queue_empty", worker=w)
-                    batch = w.took_while_waiting()
+                    batch = w.took_while_waiting(w.options.wait_timeout)
                     if not batch:
                         continue
             except REDIS_DOWN as exc:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("resqplug.worker")
 _LEN = struct.Struct(">I")
 PR_SET_PDEATHSIG = 1
+SPARE_LINGER_S = 0.25
 
 
 def write_frame(fd: int, data: bytes) -> None:
@@ -120,6 +121,7 @@ class Forking:
         self.child: Child | None = None
         self.spare: Child | None = None  # forked ahead, has run no job yet
         self.exiting: list[int] = []  # retired children not yet reaped
+        self.idle_since: float | None = None  # when the worker went idle with a spare
 
     def on_signal(self, signum: int) -> None:
         pass  # the parent polls Control between reads from the child
@@ -127,8 +129,24 @@ class Forking:
     def run(self) -> None:
         self.worker.loop(self.run_one)
 
-    def idle(self) -> None:
-        """Going idle: do not keep a spare child around."""
+    def idle(self, wait: float) -> float:
+        """Idle: keep a spare child SPARE_LINGER_S after the last job (jobs often
+        come in bursts, and a ready child starts the next one without a fork),
+        then let it go so an idle worker is one process. Returns how long the
+        worker may wait for work before calling again."""
+        if self.spare is None:
+            return wait
+        now = time.monotonic()
+        if self.idle_since is None:
+            self.idle_since = now
+        left = SPARE_LINGER_S - (now - self.idle_since)
+        if left <= 0:
+            self.drop_spare()
+            return wait
+        return max(min(wait, left), 0.01)
+
+    def drop_spare(self) -> None:
+        self.idle_since = None
         if self.spare is not None:
             self.spare.close_pipes()
             self.exiting.append(self.spare.pid)
@@ -142,7 +160,7 @@ class Forking:
         return spare
 
     def close(self) -> None:
-        self.idle()
+        self.drop_spare()
         if self.child is not None:
             # A closed pipe tells the child to exit; wait for it like a retired one.
             self.child.close_pipes()
@@ -171,6 +189,7 @@ class Forking:
 
     def run_one(self, taken: Taken) -> Ack | None:
         w = self.worker
+        self.idle_since = None
         job = w.processor.load(taken)
         if isinstance(job, Ack):
             return job

@@ -10,6 +10,7 @@ a time (a lock with a TTL).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from .. import failure
@@ -41,11 +42,16 @@ class Reaper:
         now = redis_time(self.redis)
         return [w.decode() for w in self.redis.zrangebyscore(self.keys.leases, "-inf", now)]
 
-    def reap(self) -> int:
-        """Recover every dead worker's jobs; returns how many jobs were handled."""
+    def reap(self, wait: float = 0.0) -> int:
+        """Recover every dead worker's jobs; returns how many jobs were handled.
+        Another reaper holding the lock means nothing to do, unless ``wait``:
+        then wait up to that long for the lock (it may be a killed reaper's)."""
         lock = self.keys.reaper_lock
-        if not self.redis.set(lock, self.reaper_id, nx=True, px=LOCK_MS):
-            return 0
+        deadline = time.monotonic() + wait
+        while not self.redis.set(lock, self.reaper_id, nx=True, px=LOCK_MS):
+            if time.monotonic() >= deadline:
+                return 0
+            time.sleep(0.05)
         try:
             return sum(self.reap_worker(w) for w in self.dead_workers())
         finally:

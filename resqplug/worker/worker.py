@@ -23,7 +23,7 @@ from ..connection import translated
 from .control import Backoff, Control, Signals
 from .inflight import Ack, InFlight, Taken
 from .processor import Processor
-from .reaper import DEFAULT_MAX_RECOVERIES, Reaper
+from .reaper import DEFAULT_MAX_RECOVERIES, LOCK_MS, Reaper
 from .registry import WorkerRegistry, make_worker_id
 
 log = logging.getLogger("resqplug.worker")
@@ -184,6 +184,16 @@ class Worker:
             except Exception:
                 log.exception("heartbeat thread error")
 
+    def reaped_before_exit(self) -> bool:
+        """A burst worker found its queues empty: recover dead workers' jobs
+        first (waiting for the reaper lock, which a killed reaper may hold), so
+        that "until the queues are empty" includes them. True if any came back."""
+        try:
+            return self.reaper.reap(wait=LOCK_MS / 1000) > 0
+        except REDIS_DOWN as exc:
+            log.warning("reaper could not run: %s", exc)
+            return False
+
     def _reap(self) -> None:
         try:
             self.reaper.reap()
@@ -212,12 +222,13 @@ class Worker:
                 batch = self.inflight.fetch(size)
                 if not batch:
                     if self.options.burst:
+                        if self.reaped_before_exit():
+                            continue
                         break
                     if not idle:
                         idle = True
-                        self.executor.idle()
                         self.plugins.call_each("queue_empty", worker=self)
-                    batch = self.took_while_waiting()
+                    batch = self.took_while_waiting(self.executor.idle(self.options.wait_timeout))
                     if not batch:
                         continue
             except REDIS_DOWN as exc:
@@ -228,14 +239,15 @@ class Worker:
             backoff.reset()
             size = self.run_batch(batch, run_one, size)
 
-    def took_while_waiting(self) -> list[Taken]:
-        """Wait for work (only called while the worker holds no job); a job taken
-        by the wait itself is given back if a pause or shutdown arrived meanwhile."""
+    def took_while_waiting(self, timeout: float) -> list[Taken]:
+        """Wait up to ``timeout`` for work (only called while the worker holds no
+        job); a job taken by the wait itself is given back if a pause or
+        shutdown arrived meanwhile."""
         now = time.monotonic()
         if now - self.orphans_checked >= ORPHAN_CHECK_S:
             self.orphans_checked = now
             self.recover_orphans()
-        batch = self.inflight.wait(self.options.wait_timeout)
+        batch = self.inflight.wait(timeout)
         if batch and (self.control.holding or self.control.stopping):
             self.give_back(batch)
             return []

@@ -150,3 +150,21 @@ def reason(exc: BaseException) -> str:
         if marker.lower() in text.lower():
             return marker
     return text.split(". ")[-1][:200] if text else type(exc).__name__
+
+
+MIN_SERVER_VERSION = (6, 2)  # LPOP with a count, BLMOVE
+
+
+def check_server_version(url: str, version: str) -> None:
+    """ConfigError (one line) if the server is older than resqplug needs."""
+    try:
+        found = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return  # an unusual version string: let the commands speak for themselves
+    if found < MIN_SERVER_VERSION:
+        from .errors import ConfigError
+
+        need = ".".join(map(str, MIN_SERVER_VERSION))
+        raise ConfigError(
+            f"Redis at {redact(url)} is version {version}; resqplug needs {need} or later"
+        )

@@ -437,3 +437,16 @@ def test_a_burst_worker_recovers_dead_workers_jobs_even_behind_a_dead_reapers_lo
     assert worker.wait() == 0
     assert listed(resq, "done") == [job_id]
     assert resq.redis.llen(resq.keys.inflight(dead)) == 0
+
+
+def test_a_redis_older_than_6_2_is_one_clear_error():
+    from resqplug.connection import check_server_version
+    from resqplug.errors import ConfigError
+
+    check_server_version("redis://h:6379/0", "6.2.0")
+    check_server_version("redis://h:6379/0", "7.0.15")
+    with pytest.raises(ConfigError, match=r"is version 6\.0\.16; resqplug needs 6\.2 or later"):
+        check_server_version("redis://:sekret@h:6379/0", "6.0.16")
+    with pytest.raises(ConfigError) as caught:
+        check_server_version("redis://:sekret@h:6379/0", "5.0.7")
+    assert "sekret" not in str(caught.value)

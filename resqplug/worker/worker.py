@@ -19,7 +19,7 @@ import redis.exceptions as rex
 
 from .. import __version__
 from ..client import Resq
-from ..connection import translated
+from ..connection import check_server_version, translated
 from .control import Backoff, Control, Signals
 from .inflight import Ack, InFlight, Taken
 from .processor import Processor
@@ -91,6 +91,8 @@ class Worker:
         self.signals.install()
         try:
             with translated(self.client.url):
+                server = self.client.redis.info("server")
+                check_server_version(self.client.url, str(server.get("redis_version", "")))
                 self.registry.register(self.info())
                 # Paused from the start if all workers are: not only from the
                 # first heartbeat tick on.

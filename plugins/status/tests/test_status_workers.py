@@ -110,7 +110,12 @@ def test_kill_in_threads_mode_stops_the_job_at_its_next_tick(
     assert job_id is not None and other is not None
     running(default_client, job_id, worker)
     running(default_client, other, worker)
-    assert status_of(job_id).message.startswith("tick ")  # its ticks are progress too
+    # Its ticks are progress too (the first one lands just after it started).
+    wait_for(
+        lambda: str(status_of(job_id).fields.get("message", "")).startswith("tick "),
+        5,
+        "a tick message",
+    )
 
     t0 = time.time()
     assert resqplug_status.kill(job_id) is True

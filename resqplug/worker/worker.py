@@ -93,10 +93,12 @@ class Worker:
             with translated(self.client.url):
                 server = self.client.redis.info("server")
                 check_server_version(self.client.url, str(server.get("redis_version", "")))
-                self.registry.register(self.info())
                 # Paused from the start if all workers are: not only from the
                 # first heartbeat tick on.
                 self.control.paused_all = self.registry.paused_all()
+                # Last: once registered, Redis going away is an outage the loop
+                # rides out, not a failed start.
+                self.registry.register(self.info())
         except BaseException:
             self.signals.restore()
             raise

@@ -224,7 +224,10 @@ def test_term_lets_a_short_job_finish(resq, redis_url, namespace, mode):
 @pytest.mark.parametrize("mode", ["fork", "nofork", "threads"])
 def test_quit_finishes_the_current_job_and_leaves_the_rest(resq, redis_url, namespace, mode):
     job_id = resq.enqueue(wj.WSleep, 0.5)
-    worker = WorkerProcess(redis_url, namespace, "-q", "work", *MODES[mode])
+    # One thread: with more, a free thread may rightly start the later job
+    # before the QUIT arrives (threads run jobs at once).
+    args = ["--threads", "1"] if mode == "threads" else MODES[mode]
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", *args)
     wait_for(lambda: listed(resq, "started"), what="job started")
     later = resq.enqueue(wj.WRecord, 1)
     worker.signal(signal.SIGQUIT)

@@ -162,8 +162,6 @@ def check_server_version(url: str, version: str) -> None:
     except ValueError:
         return  # an unusual version string: let the commands speak for themselves
     if found < MIN_SERVER_VERSION:
-        from .errors import ConfigError
-
         need = ".".join(map(str, MIN_SERVER_VERSION))
         raise ConfigError(
             f"Redis at {redact(url)} is version {version}; resqplug needs {need} or later"

@@ -16,6 +16,13 @@ import select
 import time
 
 
+def close_fds(*fds: int) -> None:
+    """Close descriptors, ignoring ones already closed."""
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 class Wake:
     def __init__(self) -> None:
         self._read, self._write = os.pipe()
@@ -43,9 +50,7 @@ class Wake:
                 pass
 
     def close(self) -> None:
-        for fd in (self._read, self._write):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        close_fds(self._read, self._write)
         self._read = self._write = -1
 
     def __del__(self) -> None:

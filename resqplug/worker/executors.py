@@ -141,8 +141,8 @@ class Threaded:
         self.todo: queue.Queue[Taken | None] = queue.Queue()
         self.done: queue.Queue[Ack] = queue.Queue()
         self.threads: list[threading.Thread] = []
-        self.outstanding = 0
-        self.held: Counter[bytes] = Counter()  # in-flight entries handed to threads
+        # In-flight entries handed to the threads and not yet acknowledged.
+        self.held: Counter[bytes] = Counter()
 
     def idle(self, wait: float) -> float:
         return wait
@@ -170,8 +170,7 @@ class Threaded:
                 acks.append(self.done.get_nowait())
             except queue.Empty:
                 break
-        self.outstanding -= len(acks)
-        self.held.subtract(ack.entry for ack in acks)
+        self.held -= Counter(ack.entry for ack in acks)  # drops entries at zero
         self.worker.pending.extend(acks)
         self.worker.flush()
 
@@ -189,31 +188,27 @@ class Threaded:
         while not w.control.stopping:
             self.collect(0)
             w.hold_while_paused()
-            room = 2 * n - self.outstanding
+            room = 2 * n - self.held.total()
             batch: list[Taken] = []
             try:
                 if room > 0:
                     batch = w.inflight.fetch(min(room, w.options.max_batch))
-                if not batch and self.outstanding == 0:
-                    if w.options.burst:
-                        if w.reaped_before_exit():
-                            continue
+                if not batch and not self.held:
+                    waited = w.when_empty(first=not idle)
+                    if waited is None:
                         break
-                    if not idle:
-                        idle = True
-                        w.plugins.call_each("queue_empty", worker=w)
-                    batch = w.took_while_waiting(w.options.wait_timeout)
-                    if not batch:
+                    idle = True
+                    if not waited:
                         continue
+                    batch = waited
             except REDIS_DOWN as exc:
                 backoff.wait(w.control, exc)
-                w.recover_orphans(+self.held)
+                w.recover_orphans(self.held)
                 continue
             idle = False
             for taken in batch:
                 self.todo.put(taken)
             self.held.update(taken.entry for taken in batch)
-            self.outstanding += len(batch)
             self.collect(0.01 if room > len(batch) else 0.05)
         self.drain()
 
@@ -227,12 +222,11 @@ class Threaded:
                 break
             if item is not None:
                 unstarted.append(item)
-        self.outstanding -= len(unstarted)
-        self.held.subtract(taken.entry for taken in unstarted)
+        self.held -= Counter(taken.entry for taken in unstarted)
         w.give_back(unstarted)
         for _ in self.threads:
             self.todo.put(None)
-        while self.outstanding > 0 and not w.control.abandon_due():
+        while self.held and not w.control.abandon_due():
             self.collect(0.05)
 
     def close(self) -> None:

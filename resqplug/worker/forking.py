@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from .. import config
 from ..errors import DirtyExit, JobTimeout
+from ..wake import close_fds
 from .control import TICK
 from .executors import job_timeout
 from .inflight import Ack, Taken, entry_to_taken
@@ -94,9 +95,7 @@ class Child:
                 os.kill(self.pid, signal.SIGKILL)
 
     def close_pipes(self) -> None:
-        for fd in (self.to_child, self.from_child):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        close_fds(self.to_child, self.from_child)
         self.to_child = self.from_child = -1
 
     def reap(self) -> int:

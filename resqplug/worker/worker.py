@@ -225,16 +225,13 @@ class Worker:
             try:
                 batch = self.inflight.fetch(size)
                 if not batch:
-                    if self.options.burst:
-                        if self.reaped_before_exit():
-                            continue
+                    waited = self.when_empty(first=not idle)
+                    if waited is None:
                         break
-                    if not idle:
-                        idle = True
-                        self.plugins.call_each("queue_empty", worker=self)
-                    batch = self.took_while_waiting(self.executor.idle(self.options.wait_timeout))
-                    if not batch:
+                    idle = True
+                    if not waited:
                         continue
+                    batch = waited
             except REDIS_DOWN as exc:
                 backoff.wait(self.control, exc)
                 self.recover_orphans()
@@ -242,6 +239,16 @@ class Worker:
             idle = False
             backoff.reset()
             size = self.run_batch(batch, run_one, size)
+
+    def when_empty(self, first: bool) -> list[Taken] | None:
+        """The queues had nothing (and the worker holds no job): None to stop
+        (burst mode, nothing recovered from dead workers), else what waiting
+        for work took, maybe nothing. ``first``: the queues just became empty."""
+        if self.options.burst:
+            return [] if self.reaped_before_exit() else None
+        if first:
+            self.plugins.call_each("queue_empty", worker=self)
+        return self.took_while_waiting(self.executor.idle(self.options.wait_timeout))
 
     def took_while_waiting(self, timeout: float) -> list[Taken]:
         """Wait up to ``timeout`` for work (only called while the worker holds no

@@ -27,10 +27,15 @@ log = logging.getLogger("resqplug.worker")
 
 
 class Executor(Protocol):
+    # Whether the heartbeat thread gives back the batch's queued jobs while a
+    # job is slow (else the executor's own supervising loop does).
+    watch_slow_jobs: bool
+
     def run(self) -> None: ...
     def close(self) -> None: ...
     def on_signal(self, signum: int) -> None: ...
     def idle(self, wait: float) -> float: ...
+    def started_ahead(self, upcoming: list[Taken]) -> int: ...
 
 
 def make_executor(worker: Worker) -> Executor:
@@ -57,6 +62,8 @@ class InProcess:
     end of the shutdown wait interrupts the job with an exception raised from a
     signal handler; a job stuck inside C code cannot be interrupted this way."""
 
+    watch_slow_jobs = True  # the main thread is busy with the job
+
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.in_job = False
@@ -73,6 +80,9 @@ class InProcess:
 
     def idle(self, wait: float) -> float:
         return wait
+
+    def started_ahead(self, upcoming: list[Taken]) -> int:
+        return 0  # one job at a time
 
     def on_signal(self, signum: int) -> None:
         if not self.in_job:
@@ -100,7 +110,7 @@ class InProcess:
             raise JobTimeout(f"job ran longer than its timeout of {self.timeout}s")
         self._arm()
 
-    def run_one(self, taken: Taken) -> Ack | None:
+    def run_one(self, taken: Taken, upcoming: Taken | None) -> Ack | None:
         w = self.worker
         loaded = w.processor.load(taken)
         if isinstance(loaded, Ack):
@@ -136,6 +146,8 @@ class Threaded:
     enforced in this mode, and at the end of the shutdown wait unfinished jobs
     are put back at the front of their queues and the process exits."""
 
+    watch_slow_jobs = False  # no batches: threads take jobs one by one
+
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.todo: queue.Queue[Taken | None] = queue.Queue()
@@ -146,6 +158,9 @@ class Threaded:
 
     def idle(self, wait: float) -> float:
         return wait
+
+    def started_ahead(self, upcoming: list[Taken]) -> int:
+        return 0  # its own fetch loop never gives back what a thread took
 
     def on_signal(self, signum: int) -> None:
         if signum == signal.SIGUSR1:

@@ -3,6 +3,15 @@ cannot hurt the worker. A child runs up to ``max_jobs_per_child`` jobs (1 =
 a fresh child per job), receiving each over a pipe and answering with its
 outcome; the parent keeps the lease, acknowledges, enforces timeouts and
 shutdown, and turns a child's death into a failure of the job it was running.
+
+A child that will run more jobs gets the next one of the batch while it runs
+the current one (a hand-over), so it goes on without waiting for the parent.
+A handed-over job carries a claim: the parent first puts one token in a claim
+pipe that both hold, and the child runs the job only if it can take that token.
+The parent can take the token back itself (when the current job turned out
+slow, or at shutdown); reading one byte from a pipe is atomic, so exactly one
+of them gets it, and a job is either started by the child or given back by the
+parent, never both.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from .control import TICK
 from .executors import job_timeout
 from .inflight import Ack, Taken, entry_to_taken
 from .processor import Processor
+from .worker import SLOW_JOB_S
 
 if TYPE_CHECKING:
     from ..job import Job
@@ -35,12 +45,35 @@ log = logging.getLogger("resqplug.worker")
 _LEN = struct.Struct(">I")
 PR_SET_PDEATHSIG = 1
 SPARE_LINGER_S = 0.25
+RUN, CLAIM = b"R", b"C"  # first byte of a job frame: run it; run it if the claim is won
+TOKEN = b"!"
+HANDOVER_MAX = select.PIPE_BUF - _LEN.size  # a hand-over is one atomic write
 
 
 def write_frame(fd: int, data: bytes) -> None:
+    """Write one frame, waiting for room if ``fd`` is non-blocking."""
     view = memoryview(_LEN.pack(len(data)) + data)
     while view:
-        view = view[os.write(fd, view) :]
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            select.select([], [fd], [])
+
+
+def try_write_frame(fd: int, data: bytes) -> bool:
+    """Write a small frame whole, now, to a non-blocking ``fd``, or not at all."""
+    try:
+        os.write(fd, _LEN.pack(len(data)) + data)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def take_token(fd: int) -> bool:
+    try:
+        return os.read(fd, 1) == TOKEN
+    except BlockingIOError:
+        return False
 
 
 def read_frame(fd: int) -> bytes | None:
@@ -82,9 +115,19 @@ def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
 
 
 class Child:
-    def __init__(self, pid: int, to_child: int, from_child: int) -> None:
+    def __init__(self, pid: int, to_child: int, from_child: int, claims: tuple[int, int]) -> None:
         self.pid, self.to_child, self.from_child = pid, to_child, from_child
+        self.claim_r, self.claim_w = claims
         self.jobs = 0
+        self.ahead: tuple[Taken, Job] | None = None  # handed over, not yet awaited
+        self.handovers = True  # off once a hand-over was taken back
+
+    def take_back(self) -> bool:
+        """Take back the handed-over job, if the child has not claimed it."""
+        if self.ahead is None or not take_token(self.claim_r):
+            return False
+        self.ahead, self.handovers = None, False  # its frame still waits in the pipe
+        return True
 
     def kill(self) -> None:
         """SIGKILL the child's process group (the job's own subprocesses too)."""
@@ -95,8 +138,8 @@ class Child:
                 os.kill(self.pid, signal.SIGKILL)
 
     def close_pipes(self) -> None:
-        close_fds(self.to_child, self.from_child)
-        self.to_child = self.from_child = -1
+        close_fds(self.to_child, self.from_child, self.claim_r, self.claim_w)
+        self.to_child = self.from_child = self.claim_r = self.claim_w = -1
 
     def reap(self) -> int:
         """Close the pipes and wait for the child; returns its wait status."""
@@ -107,6 +150,11 @@ class Child:
             return 0
 
 
+def job_frame(taken: Taken) -> bytes:
+    """Queue and payload, whatever the form of the in-flight entry."""
+    return taken.queue.encode() + b"\t" + taken.raw
+
+
 def describe_status(status: int) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
@@ -115,6 +163,8 @@ def describe_status(status: int) -> str:
 
 
 class Forking:
+    watch_slow_jobs = False  # await_outcome gives back itself
+
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.child: Child | None = None
@@ -186,24 +236,31 @@ class Forking:
             if done:
                 self.exiting.remove(pid)
 
-    def run_one(self, taken: Taken) -> Ack | None:
+    def run_one(self, taken: Taken, upcoming: Taken | None) -> Ack | None:
         w = self.worker
         self.idle_since = None
-        job = w.processor.load(taken)
-        if isinstance(job, Ack):
-            return job
-        if self.child is None:
-            self.child = self.take_spare() or self.spawn(job)
+        handed = self.child.ahead if self.child is not None else None
+        if handed is not None and handed[0] is taken:
+            assert self.child is not None
+            job, self.child.ahead = handed[1], None  # the child has it already
+        else:
+            loaded = w.processor.load(taken)
+            if isinstance(loaded, Ack):
+                return loaded
+            job, handed = loaded, None
+            if self.child is None:
+                self.child = self.take_spare() or self.spawn(job)
         w.current, w.current_started = taken, time.time()
         w.control.forget_kill()  # a kill meant for an earlier job must not hit this one
         try:
-            # Queue and payload, whatever the in-flight entry's form.
-            write_frame(self.child.to_child, taken.queue.encode() + b"\t" + taken.raw)
+            if handed is None:
+                write_frame(self.child.to_child, RUN + job_frame(taken))
             if self.child.jobs + 1 >= w.options.max_jobs_per_child and self.spare is None:
                 # Fork the next child while this job runs (there are two cores
                 # for the fork and the job): the next job starts in a fresh child
                 # without waiting for a fork.
                 self.spare = self.spawn(None)
+            self.hand_over(self.child, upcoming)
             return self.await_outcome(taken, job, self.child)
         except (BrokenPipeError, OSError) as exc:
             if isinstance(exc, BrokenPipeError) or self.child is not None:
@@ -212,10 +269,40 @@ class Forking:
         finally:
             w.current = None
 
+    def hand_over(self, child: Child, upcoming: Taken | None) -> None:
+        """Give the child the next job of the batch now, if it will run it."""
+        if upcoming is None or not child.handovers or child.ahead is not None:
+            return
+        if child.jobs + 2 > self.worker.options.max_jobs_per_child:
+            return
+        frame = CLAIM + job_frame(upcoming)
+        if len(frame) > HANDOVER_MAX:
+            return
+        job = self.worker.processor.load(upcoming)
+        if isinstance(job, Ack):
+            return  # recorded when its turn comes
+        os.write(child.claim_w, TOKEN)  # first: the child must not see the frame without it
+        if try_write_frame(child.to_child, frame):
+            child.ahead = (upcoming, job)
+        else:
+            take_token(child.claim_r)  # no room in the pipe: no hand-over
+
+    def started_ahead(self, upcoming: list[Taken]) -> int:
+        """How many of ``upcoming`` (the rest of a batch about to be given back)
+        the child has started already and must be run to their end: the
+        hand-over, unless the parent can still take it back."""
+        child = self.child
+        if child is None or child.ahead is None or child.take_back():
+            return 0
+        assert upcoming and child.ahead[0] is upcoming[0], "a hand-over is the next job"
+        return 1
+
     def await_outcome(self, taken: Taken, job: Job, child: Child) -> Ack | None:
         w, control = self.worker, self.worker.control
         timeout = job_timeout(w, job)
-        hard_deadline = time.monotonic() + timeout + w.options.timeout_grace if timeout else None
+        started = time.monotonic()
+        hard_deadline = started + timeout + w.options.timeout_grace if timeout else None
+        slow_at: float | None = started + SLOW_JOB_S
         while True:
             ready, _, _ = select.select([child.from_child], [], [], TICK)
             if ready:
@@ -227,6 +314,9 @@ class Forking:
                     self.retire()
                 job_id, _, failure = frame.decode("utf-8").partition("\n")
                 return Ack(taken.entry, job_id, failure)
+            if slow_at is not None and time.monotonic() >= slow_at:
+                slow_at = None
+                w.give_back_queued()  # do not hold the batch back behind a slow job
             if control.take_kill(job.id):
                 return self.child_died(taken, job, kill=True, reason="killed by USR1")
             if control.abandon_due():
@@ -276,6 +366,9 @@ class Forking:
         gc.freeze()  # keep the collector from touching (and copying) inherited pages
         down_r, down_w = os.pipe()
         up_r, up_w = os.pipe()
+        claims = os.pipe()
+        os.set_blocking(claims[0], False)  # one open file: non-blocking on both sides
+        os.set_blocking(down_w, False)  # hand-overs must never block the parent
         parent = os.getpid()
         others = [c for c in (self.child, self.spare) if c is not None]
         pid = os.fork()
@@ -284,27 +377,25 @@ class Forking:
             try:
                 for other in others:
                     other.close_pipes()  # else a sibling's pipe never reaches EOF
-                os.close(down_w)
-                os.close(up_r)
-                code = ChildLoop(w, parent, down_r, up_w).run()
+                close_fds(down_w, up_r, claims[1])
+                code = ChildLoop(w, parent, down_r, up_w, claims[0]).run()
             except BaseException:
                 log.exception("child crashed")
             finally:
                 os._exit(code)
-        os.close(down_r)
-        os.close(up_w)
+        close_fds(down_r, up_w)
         with contextlib.suppress(OSError):  # the child already did it, or exited
             os.setpgid(pid, pid)
-        return Child(pid, down_w, up_r)
+        return Child(pid, down_w, up_r, claims)
 
 
 class ChildLoop:
     """The child side: run each job sent by the parent and answer its outcome."""
 
-    def __init__(self, worker: Worker, parent: int, reader: int, writer: int) -> None:
+    def __init__(self, worker: Worker, parent: int, reader: int, writer: int, claims: int) -> None:
         self.worker = worker
         self.parent = parent
-        self.reader, self.writer = reader, writer
+        self.reader, self.writer, self.claims = reader, writer, claims
         self.deadline: float | None = None
 
     def setup(self) -> Processor:
@@ -330,7 +421,9 @@ class ChildLoop:
             frame = read_frame(self.reader)
             if frame is None:
                 return 0
-            taken = entry_to_taken(frame)
+            if frame[:1] == CLAIM and not take_token(self.claims):
+                continue  # taken back: the parent gave it back to its queue
+            taken = entry_to_taken(frame[1:])
             ack = self.run_job(processor, taken, first)
             first = False
             write_frame(self.writer, f"{ack.job_id}\n{ack.failure}".encode())

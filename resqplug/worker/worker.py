@@ -11,7 +11,7 @@ import os
 import signal
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -27,6 +27,8 @@ from .reaper import DEFAULT_MAX_RECOVERIES, LOCK_MS, Reaper
 from .registry import WorkerRegistry, make_worker_id
 
 log = logging.getLogger("resqplug.worker")
+
+RunOne = Callable[[Taken, "Taken | None"], "Ack | None"]  # (job, the next one) -> outcome
 
 REDIS_DOWN = (rex.ConnectionError, rex.TimeoutError)
 SLOW_JOB_S = 0.1
@@ -72,6 +74,10 @@ class Worker:
         self.current: Taken | None = None
         self.current_started = 0.0
         self.pending: list[Ack] = []
+        # The fetched batch's jobs not started yet; the thread that supervises
+        # a slow job gives them back (give_back_queued).
+        self.queued: deque[Taken] = deque()
+        self.queued_lock = threading.Lock()
         self.orphans_checked = -1e9
         self._stop_beating = threading.Event()
         from .executors import make_executor
@@ -161,11 +167,16 @@ class Worker:
     def _beat(self) -> None:
         """Renew the lease, publish the current job, watch pause-all and reap,
         on a thread, so a long job in this process or a child does not stop it."""
-        last_beat = last_reap = time.monotonic()
+        last_beat = last_reap = last_tick = time.monotonic()
         shown: Taken | None = None
-        while not self._stop_beating.wait(TICK_S):
+        while not self._stop_beating.wait(SLOW_JOB_S):
             try:
+                if self.executor.watch_slow_jobs:
+                    self.give_back_if_slow()
                 now = time.monotonic()
+                if now - last_tick < TICK_S:
+                    continue
+                last_tick = now
                 if now - last_beat >= self.options.heartbeat_s:
                     if not self.registry.renew():
                         log.warning("lease lost: %s was reaped; registering again", self.id)
@@ -216,7 +227,7 @@ class Worker:
         self.plugins.call_each("worker_resume", worker=self)
         log.info("resumed")
 
-    def loop(self, run_one: Callable[[Taken], Ack | None]) -> None:
+    def loop(self, run_one: RunOne) -> None:
         size, idle, backoff = 1, False, Backoff()
         while not self.control.stopping:
             self.hold_while_paused()
@@ -285,31 +296,56 @@ class Worker:
             log.warning("putting back %d job(s) taken when Redis went away", len(orphans))
             self.give_back(orphans)
 
-    def run_batch(
-        self, batch: list[Taken], run_one: Callable[[Taken], Ack | None], size: int
-    ) -> int:
-        """Run a fetched batch; returns the next batch size (adaptive prefetch)."""
+    def run_batch(self, batch: list[Taken], run_one: RunOne, size: int) -> int:
+        """Run a fetched batch; returns the next batch size (adaptive prefetch:
+        batches grow while jobs are fast). ``run_one`` also gets the job after
+        the one it runs (an executor may hand it over early)."""
         started = last_flush = time.monotonic()
-        for index, taken in enumerate(batch):
-            rest = batch[index + 1 :]
+        with self.queued_lock:
+            self.queued.extend(batch)
+        ran = 0
+        while True:
+            with self.queued_lock:
+                if not self.queued:
+                    break
+                taken = self.queued.popleft()
+                upcoming = self.queued[0] if self.queued else None
             t0 = time.monotonic()
-            ack = run_one(taken)
+            ack = run_one(taken, upcoming)
+            ran += 1
             if ack is not None:
                 self.pending.append(ack)
             now = time.monotonic()
-            if rest and (self.control.stopping or now - t0 > SLOW_JOB_S):
-                # Do not hold queued jobs back behind a slow job or a shutdown.
-                self.give_back(rest)
-                self.flush()
-                return 1
+            if self.queued and (self.control.stopping or now - t0 > SLOW_JOB_S):
+                self.give_back_queued()  # only what was not started yet goes back
             if now - last_flush > ACK_EVERY_S:
                 self.flush()
                 last_flush = now
         self.flush()
-        per_job = (time.monotonic() - started) / len(batch)
-        if per_job < FAST_JOB_S and len(batch) == size:
+        per_job = (time.monotonic() - started) / ran
+        if per_job < FAST_JOB_S and ran == size:
             return min(size * 2, self.options.max_batch)
-        return size if per_job < FAST_JOB_S else 1
+        return size if per_job < FAST_JOB_S and ran == len(batch) else 1
+
+    def give_back_if_slow(self) -> None:
+        """From the heartbeat thread (in-process mode): the current job is slow,
+        so the batch's queued jobs go back to their queues for other workers."""
+        current, since = self.current, self.current_started
+        if current is not None and self.queued and time.time() - since > SLOW_JOB_S:
+            self.give_back_queued()
+
+    def give_back_queued(self) -> None:
+        """Put the batch's jobs that have not started back at the front of their
+        queues, so no job waits behind a slow one (or a shutdown) while another
+        worker is free. A job the executor has already started stays queued, to
+        be run and acknowledged here."""
+        with self.queued_lock:
+            rest = list(self.queued)
+            running = self.executor.started_ahead(rest)
+            self.queued = deque(rest[:running])
+        if len(rest) > running:
+            log.debug("giving back %d queued job(s)", len(rest) - running)
+            self.give_back(rest[running:])
 
     def give_back(self, rest: list[Taken]) -> None:
         """Put jobs taken but not started back at the front, in their order."""

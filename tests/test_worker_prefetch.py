@@ -1,0 +1,77 @@
+"""Prefetched batches, with real workers: a slow job does not hold back the jobs
+fetched with it, and a job handed over to a child ahead of time runs exactly
+once, whether the child started it or the parent took it back."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+import worker_jobs as wj
+from helpers import WorkerProcess, wait_for
+
+import resqplug
+
+MODES = {
+    "nofork": ["--no-fork"],
+    "fork": ["--fork"],
+    "fork, 10 jobs per child": ["--fork", "--max-jobs-per-child", "10"],
+}
+
+
+def listed(resq: resqplug.Resq, name: str) -> list[str]:
+    return [x.decode() for x in resq.redis.lrange(resq.keys.plugin("test", name), 0, -1)]
+
+
+def run_counts(resq: resqplug.Resq) -> dict[str, int]:
+    runs = resq.redis.hgetall(resq.keys.plugin("test", "runs"))
+    return {k.decode(): int(v) for k, v in runs.items()}
+
+
+def inflight_total(resq: resqplug.Resq) -> int:
+    keys = resq.redis.scan_iter(match=resq.keys.inflight("*"))
+    return sum(resq.redis.llen(k) for k in keys)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_jobs_fetched_with_a_slow_job_go_to_a_free_worker(resq, redis_url, namespace, mode):
+    # Fast jobs first, so the batches grow (1, 2, 4, 8, then 16 with the slow
+    # job in the middle of it).
+    before = resq.enqueue_many(wj.WRecord, [(i,) for i in range(20)])
+    slow = resq.enqueue(wj.WSleep, 5)
+    after = resq.enqueue_many(wj.WRecord, [(i,) for i in range(20, 40)])
+    busy = WorkerProcess(redis_url, namespace, "-q", "work", *MODES[mode])
+    free = None
+    try:
+        wait_for(lambda: slow in listed(resq, "started"), what="slow job started")
+        free = WorkerProcess(redis_url, namespace, "-q", "work", "--no-fork")
+        wait_for(lambda: set(after) <= set(listed(resq, "done")), timeout=4, what="later jobs")
+        assert slow not in listed(resq, "done")
+        busy.signal(signal.SIGQUIT)
+        assert busy.wait() == 0
+    finally:
+        busy.stop()
+        if free is not None:
+            free.signal(signal.SIGQUIT)
+            assert free.wait() == 0
+    assert sorted(listed(resq, "done")) == sorted([*before, slow, *after])
+    assert set(run_counts(resq).values()) == {1}
+    assert inflight_total(resq) == 0
+
+
+def test_quit_amid_hand_overs_runs_every_job_exactly_once(resq, redis_url, namespace):
+    ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(400)])
+    worker = WorkerProcess(
+        redis_url, namespace, "-q", "work", "--fork", "--max-jobs-per-child", "50"
+    )
+    try:
+        wait_for(lambda: len(listed(resq, "done")) >= 100, what="100 jobs done")
+        worker.signal(signal.SIGQUIT)  # lands while the child has the next job
+        assert worker.wait() == 0
+    finally:
+        worker.stop()
+    assert inflight_total(resq) == 0
+    drain = WorkerProcess(redis_url, namespace, "-q", "work", "--burst", "--no-fork")
+    assert drain.wait() == 0
+    assert sorted(listed(resq, "done")) == sorted(ids)
+    assert set(run_counts(resq).values()) == {1}

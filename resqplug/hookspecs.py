@@ -165,13 +165,15 @@ def worker_start(worker: Any) -> None:
 
 @hookspec
 def before_fork(worker: Any, job: Job) -> None:
-    """In the parent, before forking a child for ``job`` (fork mode only)."""
+    """In the parent, before forking a child (fork mode only). ``job`` is the
+    job the child is forked for, or None for a spare forked ahead of its first
+    job (children are forked while the previous job runs)."""
 
 
 @hookspec
 def after_fork(worker: Any, job: Job) -> None:
-    """First thing in a new child, after its Redis connection was replaced.
-    An exception fails the job."""
+    """In a new child, before the first job it runs (``job``), after its Redis
+    connection was replaced. An exception fails that job."""
 
 
 @hookspec

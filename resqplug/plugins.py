@@ -51,6 +51,7 @@ class Plugins:
         self._lock = threading.RLock()
         self._options_ok: dict[type, bool] = {}
         self._impls: dict[str, list[Any]] = {}
+        self._perform_hooks: Any = None
         self._core = CorePlugin()
         self.pm.register(self._core, name="core")
         self.pm.hook.add_hookspecs.call_historic(kwargs={"pm": SpecAdder(self.pm)})
@@ -88,6 +89,26 @@ class Plugins:
     def _forget(self) -> None:
         self._options_ok.clear()
         self._impls.clear()
+        self._perform_hooks = None
+
+    def implemented(self, hook_name: str) -> bool:
+        """Whether any plugin implements ``hook_name`` (wrappers included)."""
+        return bool(getattr(self.hook, hook_name).get_hookimpls())
+
+    def perform_hooks(self) -> Any:
+        """What to call ``before_perform``, ``perform`` and ``after_perform`` on:
+        the hook relay, or the core plugin itself when it alone implements all
+        three (the same calls, without pluggy's machinery: in a fresh fork child
+        every page of code a job touches first is copied)."""
+        hooks = self._perform_hooks
+        if hooks is None:
+            names = ("before_perform", "perform", "after_perform")
+            alone = all(
+                [i.plugin for i in getattr(self.hook, n).get_hookimpls()] == [self._core]
+                for n in names
+            )
+            hooks = self._perform_hooks = self._core if alone else self.hook
+        return hooks
 
     def unregister(self, name: str) -> None:
         with self._lock:

@@ -70,7 +70,7 @@ def any_job(doc: dict[str, Any], queue: str) -> Job:
 
 def run(plugins: Plugins, job: Job) -> Outcome:
     """Run ``job`` through the perform hooks; never raises an Exception."""
-    hook = plugins.hook
+    hook = plugins.perform_hooks()
     try:
         try:
             hook.before_perform(job=job)

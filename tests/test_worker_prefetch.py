@@ -12,6 +12,8 @@ from helpers import WorkerProcess, wait_for
 
 import resqplug
 
+# Without the other plugins jobs are fast enough for batches to grow.
+CORE_ONLY = {"RESQPLUG_DISABLE_PLUGINS": "retry,scheduler,loner,status,cleaner"}
 MODES = {
     "nofork": ["--no-fork"],
     "fork": ["--fork"],
@@ -40,7 +42,7 @@ def test_jobs_fetched_with_a_slow_job_go_to_a_free_worker(resq, redis_url, names
     before = resq.enqueue_many(wj.WRecord, [(i,) for i in range(20)])
     slow = resq.enqueue(wj.WSleep, 5)
     after = resq.enqueue_many(wj.WRecord, [(i,) for i in range(20, 40)])
-    busy = WorkerProcess(redis_url, namespace, "-q", "work", *MODES[mode])
+    busy = WorkerProcess(redis_url, namespace, "-q", "work", *MODES[mode], extra_env=CORE_ONLY)
     free = None
     try:
         wait_for(lambda: slow in listed(resq, "started"), what="slow job started")
@@ -62,7 +64,14 @@ def test_jobs_fetched_with_a_slow_job_go_to_a_free_worker(resq, redis_url, names
 def test_quit_amid_hand_overs_runs_every_job_exactly_once(resq, redis_url, namespace):
     ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(400)])
     worker = WorkerProcess(
-        redis_url, namespace, "-q", "work", "--fork", "--max-jobs-per-child", "50"
+        redis_url,
+        namespace,
+        "-q",
+        "work",
+        "--fork",
+        "--max-jobs-per-child",
+        "50",
+        extra_env=CORE_ONLY,
     )
     try:
         wait_for(lambda: len(listed(resq, "done")) >= 100, what="100 jobs done")
@@ -75,3 +84,27 @@ def test_quit_amid_hand_overs_runs_every_job_exactly_once(resq, redis_url, names
     assert drain.wait() == 0
     assert sorted(listed(resq, "done")) == sorted(ids)
     assert set(run_counts(resq).values()) == {1}
+
+
+@pytest.mark.parametrize("per_child", [1, 4])
+def test_fork_hooks_run_in_the_parent_and_in_each_child_with_its_job(
+    resq, redis_url, namespace, per_child
+):
+    ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(24)])
+    args = ["--burst", "--fork", "--max-jobs-per-child", str(per_child)]
+    worker = WorkerProcess(
+        redis_url, namespace, "-q", "work", *args, "--app", "worker_fork_hooks", extra_env=CORE_ONLY
+    )
+    assert worker.wait() == 0
+    assert sorted(listed(resq, "done")) == sorted(ids)
+    before = [entry.split(":") for entry in listed(resq, "before_fork")]
+    after = [entry.split(":") for entry in listed(resq, "after_fork")]
+    assert {pid for pid, _ in before} == {str(worker.pid)}
+    # after_fork runs in every child that got a job (a spare may get none),
+    # with the first job that child ran; a child forked for a known job saw
+    # that one in before_fork too.
+    first_jobs = {child: job for child, _, job in after}
+    assert len(first_jobs) == len(after) <= len(before)
+    assert {parent for _, parent, _ in after} == {str(worker.pid)}
+    assert set(first_jobs.values()) <= set(ids)
+    assert {job for _, job in before if job != "-"} <= set(first_jobs.values())

@@ -16,6 +16,7 @@ parent, never both.
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module under signal
 import contextlib
 import ctypes
 import gc
@@ -45,7 +46,11 @@ log = logging.getLogger("resqplug.worker")
 _LEN = struct.Struct(">I")
 PR_SET_PDEATHSIG = 1
 SPARE_LINGER_S = 0.25
+CHILD_DEFAULT_SIGNALS = tuple(
+    int(s) for s in (signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
+)
 RUN, CLAIM = b"R", b"C"  # first byte of a job frame: run it; run it if the claim is won
+GO = b"G"  # the frame that starts the job a child was forked for
 TOKEN = b"!"
 HANDOVER_MAX = select.PIPE_BUF - _LEN.size  # a hand-over is one atomic write
 
@@ -120,6 +125,7 @@ class Child:
         self.claim_r, self.claim_w = claims
         self.jobs = 0
         self.ahead: tuple[Taken, Job] | None = None  # handed over, not yet awaited
+        self.bound: tuple[Taken, Job] | None = None  # the job it was forked for, if any
         self.handovers = True  # off once a hand-over was taken back
 
     def take_back(self) -> bool:
@@ -171,6 +177,7 @@ class Forking:
         self.spare: Child | None = None  # forked ahead, has run no job yet
         self.exiting: list[int] = []  # retired children not yet reaped
         self.idle_since: float | None = None  # when the worker went idle with a spare
+        self.preloaded: dict[int, tuple[Taken, Job | None]] = {}  # id(taken) -> its Job
 
     def on_signal(self, signum: int) -> None:
         pass  # the parent polls Control between reads from the child
@@ -239,27 +246,21 @@ class Forking:
     def run_one(self, taken: Taken, upcoming: Taken | None) -> Ack | None:
         w = self.worker
         self.idle_since = None
-        handed = self.child.ahead if self.child is not None else None
-        if handed is not None and handed[0] is taken:
-            assert self.child is not None
-            job, self.child.ahead = handed[1], None  # the child has it already
-        else:
-            loaded = w.processor.load(taken)
-            if isinstance(loaded, Ack):
-                return loaded
-            job, handed = loaded, None
-            if self.child is None:
-                self.child = self.take_spare() or self.spawn(job)
+        found = self.child_for(taken)
+        if isinstance(found, Ack):
+            return found
+        job, start = found
+        assert self.child is not None
         w.current, w.current_started = taken, time.time()
         w.control.forget_kill()  # a kill meant for an earlier job must not hit this one
         try:
-            if handed is None:
-                write_frame(self.child.to_child, RUN + job_frame(taken))
+            if start:
+                write_frame(self.child.to_child, start)
             if self.child.jobs + 1 >= w.options.max_jobs_per_child and self.spare is None:
                 # Fork the next child while this job runs (there are two cores
-                # for the fork and the job): the next job starts in a fresh child
-                # without waiting for a fork.
-                self.spare = self.spawn(None)
+                # for the fork and the job), with the next job of the batch
+                # already loaded in it: it starts without a fork or a decode.
+                self.spare = self.spawn_for(upcoming)
             self.hand_over(self.child, upcoming)
             return self.await_outcome(taken, job, self.child)
         except (BrokenPipeError, OSError) as exc:
@@ -268,6 +269,55 @@ class Forking:
             raise
         finally:
             w.current = None
+
+    def child_for(self, taken: Taken) -> tuple[Job, bytes] | Ack:
+        """Make ``self.child`` the child to run ``taken``: the current one (which
+        may have it handed over already), the spare forked for it, or a spare or
+        new child. Returns the job and the frame that starts it (b"" if none is
+        needed), or the Ack of a payload that cannot run."""
+        child, spare = self.child, self.spare
+        if child is not None and child.ahead is not None and child.ahead[0] is taken:
+            job, child.ahead = child.ahead[1], None
+            return job, b""
+        if child is None and spare is not None and spare.bound is not None:
+            if spare.bound[0] is taken and (ready := self.take_spare()) is not None:
+                self.child = ready
+                return spare.bound[1], GO
+            self.drop_spare()  # forked for a job given back since, or it died
+        loaded = self.load(taken)
+        if isinstance(loaded, Ack):
+            return loaded
+        if self.child is None:
+            self.child = self.take_spare() or self.spawn(loaded)
+        return loaded, RUN + job_frame(taken)
+
+    def spawn_for(self, upcoming: Taken | None) -> Child:
+        """Fork the next child, for the next job of the batch if there is one."""
+        job = self.load_ahead(upcoming)
+        if upcoming is not None and job is not None:
+            return self.spawn(job, bound=(upcoming, job))
+        return self.spawn(None)
+
+    def load(self, taken: Taken) -> Job | Ack:
+        job = self.load_ahead(taken)
+        return job if job is not None else self.worker.processor.unrunnable(taken)
+
+    def load_ahead(self, taken: Taken | None) -> Job | None:
+        """The Job of ``taken`` (None if it cannot run, or no job). The batch's
+        queued jobs are loaded all at once: each fork write-protects the
+        parent's memory, and the first use after it of the decoding code
+        copies its pages, so loading costs far less once per batch."""
+        if taken is None:
+            return None
+        hit = self.preloaded.pop(id(taken), None)
+        if hit is not None and hit[0] is taken:
+            return hit[1]
+        w = self.worker
+        with w.queued_lock:
+            queued = list(w.queued)
+        self.preloaded = {id(t): (t, w.processor.load_quietly(t)) for t in queued}
+        self.preloaded.pop(id(taken), None)
+        return w.processor.load_quietly(taken)
 
     def hand_over(self, child: Child, upcoming: Taken | None) -> None:
         """Give the child the next job of the batch now, if it will run it."""
@@ -278,8 +328,8 @@ class Forking:
         frame = CLAIM + job_frame(upcoming)
         if len(frame) > HANDOVER_MAX:
             return
-        job = self.worker.processor.load(upcoming)
-        if isinstance(job, Ack):
+        job = self.load_ahead(upcoming)
+        if job is None:
             return  # recorded when its turn comes
         os.write(child.claim_w, TOKEN)  # first: the child must not see the frame without it
         if try_write_frame(child.to_child, frame):
@@ -291,6 +341,8 @@ class Forking:
         """How many of ``upcoming`` (the rest of a batch about to be given back)
         the child has started already and must be run to their end: the
         hand-over, unless the parent can still take it back."""
+        if self.spare is not None and self.spare.bound is not None:
+            self.drop_spare()  # forked for a job that goes back: it never starts
         child = self.child
         if child is None or child.ahead is None or child.take_back():
             return 0
@@ -358,8 +410,9 @@ class Forking:
             self.exiting.append(self.child.pid)
             self.child = None
 
-    def spawn(self, job: Job | None) -> Child:
-        """Fork a child. ``job`` is the job it is forked for, or None for a spare."""
+    def spawn(self, job: Job | None, bound: tuple[Taken, Job] | None = None) -> Child:
+        """Fork a child. ``job`` is the job it is forked for, or None for a spare;
+        ``bound``: a job it has from birth and runs when it is sent GO."""
         w = self.worker
         self.reap_exited()
         w.plugins.call_each("before_fork", worker=w, job=job)
@@ -378,7 +431,7 @@ class Forking:
                 for other in others:
                     other.close_pipes()  # else a sibling's pipe never reaches EOF
                 close_fds(down_w, up_r, claims[1])
-                code = ChildLoop(w, parent, down_r, up_w, claims[0]).run()
+                code = ChildLoop(w, parent, down_r, up_w, claims[0], bound).run()
             except BaseException:
                 log.exception("child crashed")
             finally:
@@ -386,26 +439,41 @@ class Forking:
         close_fds(down_r, up_w)
         with contextlib.suppress(OSError):  # the child already did it, or exited
             os.setpgid(pid, pid)
-        return Child(pid, down_w, up_r, claims)
+        child = Child(pid, down_w, up_r, claims)
+        child.bound = bound
+        return child
 
 
 class ChildLoop:
     """The child side: run each job sent by the parent and answer its outcome."""
 
-    def __init__(self, worker: Worker, parent: int, reader: int, writer: int, claims: int) -> None:
+    def __init__(
+        self,
+        worker: Worker,
+        parent: int,
+        reader: int,
+        writer: int,
+        claims: int,
+        bound: tuple[Taken, Job] | None = None,
+    ) -> None:
         self.worker = worker
         self.parent = parent
         self.reader, self.writer, self.claims = reader, writer, claims
+        self.bound = bound
         self.deadline: float | None = None
 
     def setup(self) -> Processor:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - contextlib would be more code for the child to copy
             os.setpgid(0, 0)
+        except OSError:
+            pass  # the parent did it already
         die_with_parent(self.parent)
-        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT):
-            signal.signal(sig, signal.SIG_DFL)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGALRM, self._alarm)
+        # _signal, not signal: the enum wrappers would be the child's first use of
+        # a lot of code, and every page a child first writes is copied.
+        for sig in CHILD_DEFAULT_SIGNALS:
+            _signal.signal(sig, _signal.SIG_DFL)
+        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
+        _signal.signal(_signal.SIGALRM, self._alarm)
         # Connections are not shared with the parent: the default client is rebuilt
         # on first use here; the worker's own client is the parent's alone.
         config.forget_client()
@@ -421,10 +489,14 @@ class ChildLoop:
             frame = read_frame(self.reader)
             if frame is None:
                 return 0
-            if frame[:1] == CLAIM and not take_token(self.claims):
+            if frame == GO and self.bound is not None:
+                (taken, job), self.bound = self.bound, None
+                ack = self.run_loaded(processor, taken, job, first)
+            elif frame[:1] == CLAIM and not take_token(self.claims):
                 continue  # taken back: the parent gave it back to its queue
-            taken = entry_to_taken(frame[1:])
-            ack = self.run_job(processor, taken, first)
+            else:
+                taken = entry_to_taken(frame[1:])
+                ack = self.run_job(processor, taken, first)
             first = False
             write_frame(self.writer, f"{ack.job_id}\n{ack.failure}".encode())
 
@@ -432,7 +504,10 @@ class ChildLoop:
         job = processor.load(taken)
         if isinstance(job, Ack):
             return job
-        if first:
+        return self.run_loaded(processor, taken, job, first)
+
+    def run_loaded(self, processor: Processor, taken: Taken, job: Job, first: bool) -> Ack:
+        if first and processor.plugins.implemented("after_fork"):
             try:
                 processor.plugins.hook.after_fork(worker=self.worker, job=job)
             except Exception as exc:

@@ -33,6 +33,23 @@ class Processor:
 
     def load(self, taken: Taken) -> Job | Ack:
         """The Job to run, or the failure Ack of a payload that cannot run."""
+        job = self.load_quietly(taken)
+        return job if job is not None else self.unrunnable(taken)
+
+    def load_quietly(self, taken: Taken) -> Job | None:
+        """The Job to run, or None if it cannot run: nothing logged, no hooks
+        called (for loading ahead of time a job that may be given back)."""
+        try:
+            job = job_from_payload(decode(taken.raw), taken.queue)
+            job.worker_id = self.worker_id
+            self.plugins.check_job_options(type(job))
+            return job
+        except (PayloadError, UnknownJobError, ConfigError):
+            return None
+
+    def unrunnable(self, taken: Taken) -> Job | Ack:
+        """Why a payload cannot run, as the failure Ack to record (the Job, should
+        it load after all)."""
         try:
             doc = decode(taken.raw)
         except PayloadError as exc:

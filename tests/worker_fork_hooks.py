@@ -1,0 +1,23 @@
+"""An --app module for the fork-hook tests: a plugin that records in which
+process, and for which job, ``before_fork`` and ``after_fork`` run."""
+
+from __future__ import annotations
+
+import os
+
+from worker_jobs import _redis, key
+
+import resqplug
+
+
+class ForkSpy:
+    @resqplug.hookimpl
+    def before_fork(self, worker: object, job: resqplug.Job | None) -> None:
+        _redis().rpush(key("before_fork"), f"{os.getpid()}:{job.id if job else '-'}")
+
+    @resqplug.hookimpl
+    def after_fork(self, worker: object, job: resqplug.Job) -> None:
+        _redis().rpush(key("after_fork"), f"{os.getpid()}:{os.getppid()}:{job.id}")
+
+
+resqplug.register(ForkSpy(), name="forkspy")

@@ -166,10 +166,14 @@ class Worker:
 
     def _beat(self) -> None:
         """Renew the lease, publish the current job, watch pause-all and reap,
-        on a thread, so a long job in this process or a child does not stop it."""
+        on a thread, so a long job in this process or a child does not stop it;
+        in-process, also give back the batch's queued jobs behind a slow job."""
         last_beat = last_reap = last_tick = time.monotonic()
         shown: Taken | None = None
-        while not self._stop_beating.wait(SLOW_JOB_S):
+        # Waking often only where this thread watches for slow jobs: in fork mode
+        # every wake-up also copies the pages it touches while a child shares them.
+        nap = SLOW_JOB_S if self.executor.watch_slow_jobs else TICK_S
+        while not self._stop_beating.wait(nap):
             try:
                 if self.executor.watch_slow_jobs:
                     self.give_back_if_slow()

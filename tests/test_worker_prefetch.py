@@ -108,3 +108,32 @@ def test_fork_hooks_run_in_the_parent_and_in_each_child_with_its_job(
     assert {parent for _, parent, _ in after} == {str(worker.pid)}
     assert set(first_jobs.values()) <= set(ids)
     assert {job for _, job in before if job != "-"} <= set(first_jobs.values())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_bad_payloads_inside_a_batch_are_failed_and_the_rest_runs_once(
+    resq, redis_url, namespace, mode
+):
+    first = resq.enqueue_many(wj.WRecord, [(i,) for i in range(20)])
+    queue = resq.keys.queue("work")
+    resq.redis.rpush(queue, b"not json at all", b'{"class":"Nope","args":[],"id":"nope"}')
+    then = resq.enqueue_many(wj.WRecord, [(i,) for i in range(20, 40)])
+    worker = WorkerProcess(
+        redis_url, namespace, "-q", "work", "--burst", *MODES[mode], extra_env=CORE_ONLY
+    )
+    assert worker.wait() == 0
+    assert sorted(listed(resq, "done")) == sorted(first + then)
+    assert set(run_counts(resq).values()) == {1}
+    errors = sorted(f["error"] for f in resq.failures.list(0, 10))
+    assert len(errors) == 2
+    assert "not JSON" in errors[0]
+    assert "unknown job class 'Nope'" in errors[1]
+
+
+def test_payloads_too_big_to_hand_over_still_run_once(resq, redis_url, namespace):
+    ids = resq.enqueue_many(wj.WRecord, [(i, "x" * 10_000) for i in range(30)])
+    args = ["--burst", "--fork", "--max-jobs-per-child", "10"]
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", *args, extra_env=CORE_ONLY)
+    assert worker.wait() == 0
+    assert sorted(listed(resq, "done")) == sorted(ids)
+    assert set(run_counts(resq).values()) == {1}

@@ -109,6 +109,13 @@ class InFlight:
         prefix = reply[0] + b"\t"
         return [Taken(queue, prefix + raw, raw) for raw in reply[1:]]
 
+    def any_waiting(self) -> bool:
+        """Whether any of the watched queues holds a job now."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in self.queues():
+            pipe.llen(self.keys.queue(name))
+        return any(pipe.execute())
+
     def wait(self, timeout: float) -> list[Taken]:
         """Block until there is work, or timeout. A one-queue worker takes the
         next job itself, atomically into its in-flight list (BLMOVE), and

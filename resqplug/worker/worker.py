@@ -206,9 +206,10 @@ class Worker:
     def reaped_before_exit(self) -> bool:
         """A burst worker found its queues empty: recover dead workers' jobs
         first (waiting for the reaper lock, which a killed reaper may hold), so
-        that "until the queues are empty" includes them. True if any came back."""
+        that "until the queues are empty" includes them. True if there is work
+        again (recovered here, or by this worker's heartbeat thread meanwhile)."""
         try:
-            return self.reaper.reap(wait=LOCK_MS / 1000) > 0
+            return self.reaper.reap(wait=LOCK_MS / 1000) > 0 or self.inflight.any_waiting()
         except REDIS_DOWN as exc:
             log.warning("reaper could not run: %s", exc)
             return False

@@ -16,26 +16,33 @@ parent, never both.
 
 from __future__ import annotations
 
-import _signal  # type: ignore[import-not-found]  # the C module under signal
 import contextlib
-import ctypes
 import gc
 import logging
 import os
 import select
 import signal
-import struct
 import time
-from types import FrameType
 from typing import TYPE_CHECKING
 
-from .. import config
 from ..errors import DirtyExit, JobTimeout
 from ..wake import close_fds
+from .child import (
+    CLAIM,
+    GO,
+    HANDOVER_MAX,
+    RUN,
+    TOKEN,
+    ChildLoop,
+    job_frame,
+    read_frame,
+    take_token,
+    try_write_frame,
+    write_frame,
+)
 from .control import TICK
 from .executors import job_timeout
-from .inflight import Ack, Taken, entry_to_taken
-from .processor import Processor
+from .inflight import Ack, Taken
 from .worker import SLOW_JOB_S
 
 if TYPE_CHECKING:
@@ -43,83 +50,12 @@ if TYPE_CHECKING:
     from .worker import Worker
 
 log = logging.getLogger("resqplug.worker")
-_LEN = struct.Struct(">I")
-PR_SET_PDEATHSIG = 1
 SPARE_LINGER_S = 0.25
-CHILD_DEFAULT_SIGNALS = tuple(
-    int(s) for s in (signal.SIGTERM, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
-)
-RUN, CLAIM = b"R", b"C"  # first byte of a job frame: run it; run it if the claim is won
-GO = b"G"  # the frame that starts the job a child was forked for
-TOKEN = b"!"
-HANDOVER_MAX = select.PIPE_BUF - _LEN.size  # a hand-over is one atomic write
-
-
-def write_frame(fd: int, data: bytes) -> None:
-    """Write one frame, waiting for room if ``fd`` is non-blocking."""
-    view = memoryview(_LEN.pack(len(data)) + data)
-    while view:
-        try:
-            view = view[os.write(fd, view) :]
-        except BlockingIOError:
-            select.select([], [fd], [])
-
-
-def try_write_frame(fd: int, data: bytes) -> bool:
-    """Write a small frame whole, now, to a non-blocking ``fd``, or not at all."""
-    try:
-        os.write(fd, _LEN.pack(len(data)) + data)
-        return True
-    except BlockingIOError:
-        return False
-
-
-def take_token(fd: int) -> bool:
-    try:
-        return os.read(fd, 1) == TOKEN
-    except BlockingIOError:
-        return False
-
-
-def read_frame(fd: int) -> bytes | None:
-    """One frame, or None at end of file (the other side is gone)."""
-    head = _read_exact(fd, _LEN.size)
-    if head is None:
-        return None
-    return _read_exact(fd, _LEN.unpack(head)[0])
-
-
-def _read_exact(fd: int, size: int) -> bytes | None:
-    chunks, left = [], size
-    while left:
-        chunk = os.read(fd, left)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
-
-
-def _load_prctl() -> object | None:
-    try:
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_prctl = _load_prctl()  # loaded once in the parent, used in every child
-
-
-def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
-    """Ask Linux to send ``sig`` to this process when its parent dies (no orphan
-    keeps running unsupervised); elsewhere the closed pipe ends a job child."""
-    if callable(_prctl):
-        _prctl(PR_SET_PDEATHSIG, sig)
-    if os.getppid() != parent_pid:
-        os._exit(1)
 
 
 class Child:
+    """The parent's handle on one job child: its pid, pipes and claim pipe."""
+
     def __init__(self, pid: int, to_child: int, from_child: int, claims: tuple[int, int]) -> None:
         self.pid, self.to_child, self.from_child = pid, to_child, from_child
         self.claim_r, self.claim_w = claims
@@ -154,11 +90,6 @@ class Child:
             return os.waitpid(self.pid, 0)[1]
         except ChildProcessError:
             return 0
-
-
-def job_frame(taken: Taken) -> bytes:
-    """Queue and payload, whatever the form of the in-flight entry."""
-    return taken.queue.encode() + b"\t" + taken.raw
 
 
 def describe_status(status: int) -> str:
@@ -442,81 +373,3 @@ class Forking:
         child = Child(pid, down_w, up_r, claims)
         child.bound = bound
         return child
-
-
-class ChildLoop:
-    """The child side: run each job sent by the parent and answer its outcome."""
-
-    def __init__(
-        self,
-        worker: Worker,
-        parent: int,
-        reader: int,
-        writer: int,
-        claims: int,
-        bound: tuple[Taken, Job] | None = None,
-    ) -> None:
-        self.worker = worker
-        self.parent = parent
-        self.reader, self.writer, self.claims = reader, writer, claims
-        self.bound = bound
-        self.deadline: float | None = None
-
-    def setup(self) -> Processor:
-        try:  # noqa: SIM105 - contextlib would be more code for the child to copy
-            os.setpgid(0, 0)
-        except OSError:
-            pass  # the parent did it already
-        die_with_parent(self.parent)
-        # _signal, not signal: the enum wrappers would be the child's first use of
-        # a lot of code, and every page a child first writes is copied.
-        for sig in CHILD_DEFAULT_SIGNALS:
-            _signal.signal(sig, _signal.SIG_DFL)
-        _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
-        _signal.signal(_signal.SIGALRM, self._alarm)
-        # Connections are not shared with the parent: the default client is rebuilt
-        # on first use here; the worker's own client is the parent's alone.
-        config.forget_client()
-        return Processor(self.worker.plugins, self.worker.id)
-
-    def _alarm(self, signum: int, frame: FrameType | None) -> None:
-        raise JobTimeout(f"job ran longer than its timeout of {self.timeout}s")
-
-    def run(self) -> int:
-        processor = self.setup()
-        first = True
-        while True:
-            frame = read_frame(self.reader)
-            if frame is None:
-                return 0
-            if frame == GO and self.bound is not None:
-                (taken, job), self.bound = self.bound, None
-                ack = self.run_loaded(processor, taken, job, first)
-            elif frame[:1] == CLAIM and not take_token(self.claims):
-                continue  # taken back: the parent gave it back to its queue
-            else:
-                taken = entry_to_taken(frame[1:])
-                ack = self.run_job(processor, taken, first)
-            first = False
-            write_frame(self.writer, f"{ack.job_id}\n{ack.failure}".encode())
-
-    def run_job(self, processor: Processor, taken: Taken, first: bool) -> Ack:
-        job = processor.load(taken)
-        if isinstance(job, Ack):
-            return job
-        return self.run_loaded(processor, taken, job, first)
-
-    def run_loaded(self, processor: Processor, taken: Taken, job: Job, first: bool) -> Ack:
-        if first and processor.plugins.implemented("after_fork"):
-            try:
-                processor.plugins.hook.after_fork(worker=self.worker, job=job)
-            except Exception as exc:
-                return processor.fail_here(taken, job, exc)
-        self.timeout = job_timeout(self.worker, job)
-        if self.timeout:
-            signal.setitimer(signal.ITIMER_REAL, self.timeout)
-        try:
-            return processor.run_loaded(taken, job)
-        finally:
-            if self.timeout:
-                signal.setitimer(signal.ITIMER_REAL, 0)

@@ -11,7 +11,7 @@ import time
 from types import FrameType
 
 from .. import config
-from .forking import die_with_parent
+from .child import die_with_parent
 from .worker import Worker, WorkerOptions
 
 log = logging.getLogger("resqplug.supervisor")

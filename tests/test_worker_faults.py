@@ -112,12 +112,14 @@ def aof_server(tmp_path: Path) -> Iterator[RedisServer]:
 class FaultWorker(WorkerProcess):
     """``resqplug work`` with the extra job module of these tests."""
 
-    def __init__(self, redis_url: str, namespace: str, *args: str) -> None:
+    def __init__(
+        self, redis_url: str, namespace: str, *args: str, extra_env: dict[str, str] | None = None
+    ) -> None:
         cmd = resqplug_cmd(
             redis_url, namespace, "work", "--app", "worker_jobs,worker_jobs_faults", *args
         )
         self.proc = subprocess.Popen(
-            cmd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            cmd, env=env(extra_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
         self.pid = self.proc.pid
 
@@ -308,3 +310,33 @@ def test_ruby_resque_payload_without_id_runs(mode, redis_url, namespace, resq):
     assert resq.redis.hgetall(resq.keys.plugin("test", "runs")) == {derived.encode(): b"1"}
     assert resq.failures.count() == 0
     assert resq.redis.get(resq.keys.stat_processed) == b"1"
+
+
+@needs_redis_server
+@pytest.mark.parametrize("mode", [["--no-fork"], ["--fork", "--max-jobs-per-child", "10"]])
+def test_redis_gone_while_a_slow_job_holds_a_batch_loses_nothing(
+    aof_server, namespace, tmp_path, mode
+):
+    """The batch behind a slow job cannot go back while Redis is away: those
+    jobs stay with this worker (or in its in-flight list) and all of them run."""
+    log = tmp_path / "runs.txt"
+    resq = resqplug.Resq(aof_server.url, namespace)
+    fast = [(str(log), 0) for _ in range(20)]
+    ids = resq.enqueue_many(worker_jobs_faults.FQuiet, fast)
+    slow = resq.enqueue(worker_jobs_faults.FQuiet, str(log), 1.5)
+    ids += [slow, *resq.enqueue_many(worker_jobs_faults.FQuiet, fast)]
+    core_only = {"RESQPLUG_DISABLE_PLUGINS": "retry,scheduler,loner,status,cleaner"}
+    worker = FaultWorker(aof_server.url, namespace, "-q", "work", *mode, extra_env=core_only)
+    try:
+        wait_for(lambda: log.exists() and f"start {slow}" in log.read_text(), what="slow job")
+        aof_server.kill()
+        time.sleep(0.5)  # the give-back behind the slow job meets no Redis
+        assert aof_server.start()
+        done = lambda: {line.split()[1] for line in log.read_text().splitlines() if "done" in line}  # noqa: E731
+        wait_for(lambda: set(ids) <= done(), timeout=20, what="every job done")
+        assert worker.proc.poll() is None
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(10) == 0
+        assert "Traceback" not in worker.output()
+    finally:
+        worker.stop()

@@ -299,7 +299,7 @@ class Forking:
                 return Ack(taken.entry, job_id, failure)
             if slow_at is not None and time.monotonic() >= slow_at:
                 slow_at = None
-                w.give_back_queued()  # do not hold the batch back behind a slow job
+                w.give_back_queued(patient=False)  # not behind a slow job
             if control.take_kill(job.id):
                 return self.child_died(taken, job, kill=True, reason="killed by USR1")
             if control.abandon_due():

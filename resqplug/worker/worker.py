@@ -78,6 +78,7 @@ class Worker:
         # a slow job gives them back (give_back_queued).
         self.queued: deque[Taken] = deque()
         self.queued_lock = threading.Lock()
+        self.in_batch = False  # run_batch is taking jobs from queued
         self.orphans_checked = -1e9
         self._stop_beating = threading.Event()
         from .executors import make_executor
@@ -308,10 +309,12 @@ class Worker:
         started = last_flush = time.monotonic()
         with self.queued_lock:
             self.queued.extend(batch)
+            self.in_batch = True
         ran = 0
         while True:
             with self.queued_lock:
                 if not self.queued:
+                    self.in_batch = False
                     break
                 taken = self.queued.popleft()
                 upcoming = self.queued[0] if self.queued else None
@@ -327,7 +330,7 @@ class Worker:
                 self.flush()
                 last_flush = now
         self.flush()
-        per_job = (time.monotonic() - started) / ran
+        per_job = (time.monotonic() - started) / max(ran, 1)
         if per_job < FAST_JOB_S and ran == size:
             return min(size * 2, self.options.max_batch)
         return size if per_job < FAST_JOB_S and ran == len(batch) else 1
@@ -337,20 +340,35 @@ class Worker:
         so the batch's queued jobs go back to their queues for other workers."""
         current, since = self.current, self.current_started
         if current is not None and self.queued and time.time() - since > SLOW_JOB_S:
-            self.give_back_queued()
+            self.give_back_queued(patient=False)
 
-    def give_back_queued(self) -> None:
+    def give_back_queued(self, patient: bool = True) -> None:
         """Put the batch's jobs that have not started back at the front of their
         queues, so no job waits behind a slow one (or a shutdown) while another
         worker is free. A job the executor has already started stays queued, to
-        be run and acknowledged here."""
+        be run and acknowledged here. Not ``patient`` (while a job runs): if
+        Redis is away, what could not go back stays queued here."""
         with self.queued_lock:
             rest = list(self.queued)
             running = self.executor.started_ahead(rest)
             self.queued = deque(rest[:running])
-        if len(rest) > running:
-            log.debug("giving back %d queued job(s)", len(rest) - running)
-            self.give_back(rest[running:])
+        back = rest[running:]
+        if back:
+            log.debug("giving back %d queued job(s)", len(back))
+        if patient:
+            self.give_back(back)
+            return
+        for index in range(len(back) - 1, -1, -1):  # last first: the order is kept
+            try:
+                self.inflight.requeue(back[index])
+            except REDIS_DOWN as exc:
+                log.warning("could not give back queued jobs yet: %s", exc)
+                with self.queued_lock:
+                    if self.in_batch:  # they run here after all
+                        self.queued.extend(back[: index + 1])
+                # Else they stay in the in-flight list as orphans, which the
+                # worker puts back when it holds no job (recover_orphans).
+                return
 
     def give_back(self, rest: list[Taken]) -> None:
         """Put jobs taken but not started back at the front, in their order."""

@@ -137,3 +137,25 @@ def test_payloads_too_big_to_hand_over_still_run_once(resq, redis_url, namespace
     assert worker.wait() == 0
     assert sorted(listed(resq, "done")) == sorted(ids)
     assert set(run_counts(resq).values()) == {1}
+
+
+def test_jobs_waiting_for_busy_threads_go_to_a_free_worker(resq, redis_url, namespace):
+    slow = resq.enqueue_many(wj.WSleep, [(5,), (5,)])
+    after = resq.enqueue_many(wj.WRecord, [(i,) for i in range(10)])
+    busy = WorkerProcess(redis_url, namespace, "-q", "work", "--threads", "2", extra_env=CORE_ONLY)
+    free = None
+    try:
+        wait_for(lambda: set(slow) <= set(listed(resq, "started")), what="both threads busy")
+        free = WorkerProcess(redis_url, namespace, "-q", "work", "--no-fork")
+        wait_for(lambda: set(after) <= set(listed(resq, "done")), timeout=4, what="later jobs")
+        assert not set(slow) & set(listed(resq, "done"))
+        busy.signal(signal.SIGQUIT)
+        assert busy.wait() == 0
+    finally:
+        busy.stop()
+        if free is not None:
+            free.signal(signal.SIGQUIT)
+            assert free.wait() == 0
+    assert sorted(listed(resq, "done")) == sorted([*slow, *after])
+    assert set(run_counts(resq).values()) == {1}
+    assert inflight_total(resq) == 0

@@ -142,9 +142,12 @@ class InProcess:
 class Threaded:
     """N jobs at once on N threads in one process (``--threads N``), for I/O-bound
     jobs. One fetcher keeps at most 2N jobs in flight and acknowledges in
-    batches. A running thread cannot be stopped: timeouts and USR1 are not
-    enforced in this mode, and at the end of the shutdown wait unfinished jobs
-    are put back at the front of their queues and the process exits."""
+    batches. When every thread has been busy for SLOW_JOB_S, the jobs waiting
+    for a thread go back to their queues (for other workers) and the fetcher
+    takes no more until a thread is free. A running thread cannot be stopped:
+    timeouts and USR1 are not enforced in this mode, and at the end of the
+    shutdown wait unfinished jobs are put back at the front of their queues and
+    the process exits."""
 
     watch_slow_jobs = False  # no batches: threads take jobs one by one
 
@@ -155,6 +158,9 @@ class Threaded:
         self.threads: list[threading.Thread] = []
         # In-flight entries handed to the threads and not yet acknowledged.
         self.held: Counter[bytes] = Counter()
+        self.busy = 0  # threads running a job
+        self.last_start = 0.0  # when a thread last started one
+        self.busy_lock = threading.Lock()
 
     def idle(self, wait: float) -> float:
         return wait
@@ -171,8 +177,15 @@ class Threaded:
             taken = self.todo.get()
             if taken is None:
                 return
+            with self.busy_lock:
+                self.busy += 1
+                self.last_start = time.monotonic()
             self.worker.current, self.worker.current_started = taken, time.time()
-            self.done.put(self.worker.processor.process(taken))
+            try:
+                self.done.put(self.worker.processor.process(taken))
+            finally:
+                with self.busy_lock:
+                    self.busy -= 1
 
     def collect(self, wait: float) -> None:
         try:
@@ -204,6 +217,9 @@ class Threaded:
             self.collect(0)
             w.hold_while_paused()
             room = 2 * n - self.held.total()
+            if self.stalled():
+                self.give_back_waiting()
+                room = 0  # every thread is on a slow job: take no more for now
             batch: list[Taken] = []
             try:
                 if room > 0:
@@ -226,6 +242,43 @@ class Threaded:
             self.held.update(taken.entry for taken in batch)
             self.collect(0.01 if room > len(batch) else 0.05)
         self.drain()
+
+    def stalled(self) -> bool:
+        """Every thread has been busy with a job for SLOW_JOB_S."""
+        from .worker import SLOW_JOB_S
+
+        with self.busy_lock:
+            full = self.busy >= len(self.threads)
+            return full and time.monotonic() - self.last_start > SLOW_JOB_S
+
+    def give_back_waiting(self) -> None:
+        """Jobs waiting for a thread go back to the front of their queues (one
+        try each: if Redis is away, they wait here for a thread after all)."""
+        from .worker import REDIS_DOWN
+
+        waiting = self.take_waiting()
+        for index in range(len(waiting) - 1, -1, -1):
+            try:
+                self.worker.inflight.requeue(waiting[index])
+            except REDIS_DOWN as exc:
+                log.warning("could not give back waiting jobs yet: %s", exc)
+                for taken in waiting[: index + 1]:
+                    self.todo.put(taken)
+                return
+            self.held[waiting[index].entry] -= 1
+            self.held += Counter()  # drop entries at zero
+
+    def take_waiting(self) -> list[Taken]:
+        waiting: list[Taken] = []
+        while True:
+            try:
+                item = self.todo.get_nowait()
+            except queue.Empty:
+                return waiting
+            if item is None:  # not expected while running; keep it for a thread
+                self.todo.put(None)
+                return waiting
+            waiting.append(item)
 
     def drain(self) -> None:
         w = self.worker

@@ -35,6 +35,31 @@ def inflight_total(resq: resqplug.Resq) -> int:
     return sum(resq.redis.llen(k) for k in keys)
 
 
+def free_worker_takes(
+    resq: resqplug.Resq,
+    redis_url: str,
+    namespace: str,
+    busy: WorkerProcess,
+    slow: list[str],
+    after: list[str],
+) -> None:
+    """While ``busy`` runs the ``slow`` jobs, a second worker does ``after``;
+    then both stop gracefully."""
+    free = None
+    try:
+        wait_for(lambda: set(slow) <= set(listed(resq, "started")), what="slow jobs started")
+        free = WorkerProcess(redis_url, namespace, "-q", "work", "--no-fork")
+        wait_for(lambda: set(after) <= set(listed(resq, "done")), timeout=4, what="later jobs")
+        assert not set(slow) & set(listed(resq, "done"))
+        busy.signal(signal.SIGQUIT)
+        assert busy.wait() == 0
+    finally:
+        busy.stop()
+        if free is not None:
+            free.signal(signal.SIGQUIT)
+            assert free.wait() == 0
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_jobs_fetched_with_a_slow_job_go_to_a_free_worker(resq, redis_url, namespace, mode):
     # Fast jobs first, so the batches grow (1, 2, 4, 8, then 16 with the slow
@@ -43,19 +68,7 @@ def test_jobs_fetched_with_a_slow_job_go_to_a_free_worker(resq, redis_url, names
     slow = resq.enqueue(wj.WSleep, 5)
     after = resq.enqueue_many(wj.WRecord, [(i,) for i in range(20, 40)])
     busy = WorkerProcess(redis_url, namespace, "-q", "work", *MODES[mode], extra_env=CORE_ONLY)
-    free = None
-    try:
-        wait_for(lambda: slow in listed(resq, "started"), what="slow job started")
-        free = WorkerProcess(redis_url, namespace, "-q", "work", "--no-fork")
-        wait_for(lambda: set(after) <= set(listed(resq, "done")), timeout=4, what="later jobs")
-        assert slow not in listed(resq, "done")
-        busy.signal(signal.SIGQUIT)
-        assert busy.wait() == 0
-    finally:
-        busy.stop()
-        if free is not None:
-            free.signal(signal.SIGQUIT)
-            assert free.wait() == 0
+    free_worker_takes(resq, redis_url, namespace, busy, [slow], after)
     assert sorted(listed(resq, "done")) == sorted([*before, slow, *after])
     assert set(run_counts(resq).values()) == {1}
     assert inflight_total(resq) == 0
@@ -143,19 +156,7 @@ def test_jobs_waiting_for_busy_threads_go_to_a_free_worker(resq, redis_url, name
     slow = resq.enqueue_many(wj.WSleep, [(5,), (5,)])
     after = resq.enqueue_many(wj.WRecord, [(i,) for i in range(10)])
     busy = WorkerProcess(redis_url, namespace, "-q", "work", "--threads", "2", extra_env=CORE_ONLY)
-    free = None
-    try:
-        wait_for(lambda: set(slow) <= set(listed(resq, "started")), what="both threads busy")
-        free = WorkerProcess(redis_url, namespace, "-q", "work", "--no-fork")
-        wait_for(lambda: set(after) <= set(listed(resq, "done")), timeout=4, what="later jobs")
-        assert not set(slow) & set(listed(resq, "done"))
-        busy.signal(signal.SIGQUIT)
-        assert busy.wait() == 0
-    finally:
-        busy.stop()
-        if free is not None:
-            free.signal(signal.SIGQUIT)
-            assert free.wait() == 0
+    free_worker_takes(resq, redis_url, namespace, busy, slow, after)
     assert sorted(listed(resq, "done")) == sorted([*slow, *after])
     assert set(run_counts(resq).values()) == {1}
     assert inflight_total(resq) == 0

@@ -125,7 +125,6 @@ class ChildLoop:
         self.parent = parent
         self.reader, self.writer, self.claims = reader, writer, claims
         self.bound = bound
-        self.deadline: float | None = None
 
     def setup(self) -> Processor:
         try:  # noqa: SIM105 - contextlib would be more code for the child to copy

@@ -253,20 +253,12 @@ class Threaded:
 
     def give_back_waiting(self) -> None:
         """Jobs waiting for a thread go back to the front of their queues (one
-        try each: if Redis is away, they wait here for a thread after all)."""
-        from .worker import REDIS_DOWN
-
+        try: if Redis is away, they wait here for a thread after all)."""
         waiting = self.take_waiting()
-        for index in range(len(waiting) - 1, -1, -1):
-            try:
-                self.worker.inflight.requeue(waiting[index])
-            except REDIS_DOWN as exc:
-                log.warning("could not give back waiting jobs yet: %s", exc)
-                for taken in waiting[: index + 1]:
-                    self.todo.put(taken)
-                return
-            self.held[waiting[index].entry] -= 1
-            self.held += Counter()  # drop entries at zero
+        kept = self.worker.give_back_once(waiting)
+        for taken in kept:
+            self.todo.put(taken)
+        self.held -= Counter(taken.entry for taken in waiting[len(kept) :])
 
     def take_waiting(self) -> list[Taken]:
         waiting: list[Taken] = []
@@ -282,14 +274,7 @@ class Threaded:
 
     def drain(self) -> None:
         w = self.worker
-        unstarted: list[Taken] = []
-        while True:
-            try:
-                item = self.todo.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                unstarted.append(item)
+        unstarted = self.take_waiting()
         self.held -= Counter(taken.entry for taken in unstarted)
         w.give_back(unstarted)
         for _ in self.threads:

@@ -358,17 +358,24 @@ class Worker:
         if patient:
             self.give_back(back)
             return
-        for index in range(len(back) - 1, -1, -1):  # last first: the order is kept
+        kept = self.give_back_once(back)
+        with self.queued_lock:
+            if self.in_batch:  # they run here after all
+                self.queued.extend(kept)
+        # Else they stay in the in-flight list as orphans, which the worker
+        # puts back when it holds no job (recover_orphans).
+
+    def give_back_once(self, jobs: list[Taken]) -> list[Taken]:
+        """Put jobs back at the front of their queues, trying Redis once (for a
+        thread that supervises a running job and must not wait on an outage).
+        Returns the ones that could not go back, in their order."""
+        for index in range(len(jobs) - 1, -1, -1):  # last first: the order is kept
             try:
-                self.inflight.requeue(back[index])
+                self.inflight.requeue(jobs[index])
             except REDIS_DOWN as exc:
                 log.warning("could not give back queued jobs yet: %s", exc)
-                with self.queued_lock:
-                    if self.in_batch:  # they run here after all
-                        self.queued.extend(back[: index + 1])
-                # Else they stay in the in-flight list as orphans, which the
-                # worker puts back when it holds no job (recover_orphans).
-                return
+                return jobs[: index + 1]
+        return []
 
     def give_back(self, rest: list[Taken]) -> None:
         """Put jobs taken but not started back at the front, in their order."""

@@ -169,19 +169,20 @@ class Worker:
         """Renew the lease, publish the current job, watch pause-all and reap,
         on a thread, so a long job in this process or a child does not stop it;
         in-process, also give back the batch's queued jobs behind a slow job."""
-        last_beat = last_reap = last_tick = time.monotonic()
+        last_beat = last_reap = time.monotonic()
         shown: Taken | None = None
         # Waking often only where this thread watches for slow jobs: in fork mode
         # every wake-up also copies the pages it touches while a child shares them.
         nap = SLOW_JOB_S if self.executor.watch_slow_jobs else TICK_S
+        naps_per_tick, naps = round(TICK_S / nap), 0
         while not self._stop_beating.wait(nap):
             try:
                 if self.executor.watch_slow_jobs:
                     self.give_back_if_slow()
-                now = time.monotonic()
-                if now - last_tick < TICK_S:
+                naps += 1
+                if naps % naps_per_tick:
                     continue
-                last_tick = now
+                now = time.monotonic()
                 if now - last_beat >= self.options.heartbeat_s:
                     if not self.registry.renew():
                         log.warning("lease lost: %s was reaped; registering again", self.id)

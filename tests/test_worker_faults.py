@@ -196,6 +196,31 @@ def test_idle_worker_survives_a_redis_restart_without_spinning(server, namespace
 
 
 @needs_redis_server
+def test_redis_lost_while_the_worker_registers_is_an_outage_not_a_failed_start(server, namespace):
+    # Writes wait while the clients are paused: the worker has read the server
+    # version and blocks in its registration, then Redis dies under it.
+    server.client().client_pause(10_000, all=False)
+    worker = WorkerProcess(server.url, namespace, "-q", "work", "--no-fork")
+    try:
+        wait_for(
+            lambda: server.client().info("clients")["blocked_clients"] == 1,
+            what="worker blocked in its registration",
+        )
+        server.kill()
+        assert server.start(), "redis-server could not restart on its port"
+        client = server.client()
+        wait_for(lambda: registered_workers(client, namespace), what="registered again")
+        assert worker.proc.poll() is None
+        job_id = resqplug.Resq(server.url, namespace).enqueue(worker_jobs.WRecord, 1)
+        wait_for(lambda: done_ids(client, namespace) == [job_id], timeout=15, what="job ran")
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(10) == 0
+        assert "Redis unavailable" in worker.output()
+    finally:
+        worker.stop()
+
+
+@needs_redis_server
 def test_busy_worker_survives_a_redis_restart_without_spinning(server, namespace):
     worker = WorkerProcess(server.url, namespace, "-q", "work", "--no-fork")
     client = server.client()

@@ -100,12 +100,7 @@ class Worker:
             with translated(self.client.url):
                 server = self.client.redis.info("server")
                 check_server_version(self.client.url, str(server.get("redis_version", "")))
-                # Paused from the start if all workers are: not only from the
-                # first heartbeat tick on.
-                self.control.paused_all = self.registry.paused_all()
-                # Last: once registered, Redis going away is an outage the loop
-                # rides out, not a failed start.
-                self.registry.register(self.info())
+            self.join_registry()
         except BaseException:
             self.signals.restore()
             raise
@@ -131,6 +126,21 @@ class Worker:
             self.control.wake.close()
             self.plugins.call_each("worker_exit", worker=self)
         return self.control.exit_code
+
+    def join_registry(self) -> None:
+        """Register. Redis answered already, so from here on its going away is an
+        outage to ride out (even with the registration's reply lost), not a
+        failed start."""
+        backoff = Backoff()
+        while not self.control.stopping:
+            try:
+                # Paused from the start if all workers are: not only from the
+                # first heartbeat tick on.
+                self.control.paused_all = self.registry.paused_all()
+                self.registry.register(self.info())
+                return
+            except REDIS_DOWN as exc:
+                backoff.wait(self.control, exc)
 
     def info(self) -> dict[str, object]:
         o = self.options

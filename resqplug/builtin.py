@@ -26,6 +26,9 @@ _JOB_HOOKS = (
 _methods_cache: dict[tuple[type, str], tuple[Callable[..., Any], ...]] = {}
 
 
+JOB_PERFORM_HOOKS = ("before_perform", "after_perform", "on_failure")  # a job's own, per run
+
+
 def job_hook_methods(job_class: type, hook: str) -> tuple[Callable[..., Any], ...]:
     """The methods of ``job_class`` named ``hook`` or ``hook_<suffix>``, sorted by
     name as Resque does (the bare name first)."""

@@ -59,3 +59,7 @@ def lookup(name: str) -> type[Job] | None:
 
 def names() -> list[str]:
     return sorted(_by_name)
+
+
+def classes() -> list[type[Job]]:
+    return list(_by_name.values())

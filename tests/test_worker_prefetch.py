@@ -5,10 +5,11 @@ once, whether the child started it or the parent took it back."""
 from __future__ import annotations
 
 import signal
+import subprocess
 
 import pytest
 import worker_jobs as wj
-from helpers import WorkerProcess, wait_for
+from helpers import WorkerProcess, env, resqplug_cmd, wait_for
 
 import resqplug
 
@@ -121,6 +122,26 @@ def test_fork_hooks_run_in_the_parent_and_in_each_child_with_its_job(
     assert {parent for _, parent, _ in after} == {str(worker.pid)}
     assert set(first_jobs.values()) <= set(ids)
     assert {job for _, job in before if job != "-"} <= set(first_jobs.values())
+
+
+def test_the_parents_warm_up_before_forking_is_seen_by_no_hook_stat_or_log(
+    resq, redis_url, namespace
+):
+    ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(6)])
+    work = ["work", "-q", "work", "--burst", "--fork", "--app", "worker_jobs,worker_fork_hooks"]
+    done = subprocess.run(
+        resqplug_cmd(redis_url, namespace, "-v", *work),
+        env=env(CORE_ONLY),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    for hook in ("before_perform", "after_perform"):
+        assert sorted(listed(resq, hook)) == sorted(ids)
+    assert resq.redis.get(resq.keys.stat_processed) == b"6"
+    assert "warm-up" not in done.stderr.lower()
+    assert done.stderr.count("done WRecord") == 6, done.stderr
 
 
 @pytest.mark.parametrize("mode", MODES)

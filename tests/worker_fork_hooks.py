@@ -1,5 +1,6 @@
 """An --app module for the fork-hook tests: a plugin that records in which
-process, and for which job, ``before_fork`` and ``after_fork`` run."""
+process, and for which job, ``before_fork``, ``after_fork`` and the perform
+hooks run."""
 
 from __future__ import annotations
 
@@ -18,6 +19,14 @@ class ForkSpy:
     @resqplug.hookimpl
     def after_fork(self, worker: object, job: resqplug.Job) -> None:
         _redis().rpush(key("after_fork"), f"{os.getpid()}:{os.getppid()}:{job.id}")
+
+    @resqplug.hookimpl
+    def before_perform(self, job: resqplug.Job) -> None:
+        _redis().rpush(key("before_perform"), job.id)
+
+    @resqplug.hookimpl
+    def after_perform(self, job: resqplug.Job, result: object) -> None:
+        _redis().rpush(key("after_perform"), job.id)
 
 
 resqplug.register(ForkSpy(), name="forkspy")

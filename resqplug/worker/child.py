@@ -18,14 +18,17 @@ import struct
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from .. import config
+from .. import config, registry
+from ..builtin import JOB_PERFORM_HOOKS, job_hook_methods
 from ..errors import JobTimeout
+from ..job import Job
+from ..plugins import Plugins
+from ..wake import close_fds
 from .executors import job_timeout
 from .inflight import Ack, Taken, entry_to_taken
 from .processor import Processor
 
 if TYPE_CHECKING:
-    from ..job import Job
     from .worker import Worker
 
 log = logging.getLogger("resqplug.worker")
@@ -38,6 +41,7 @@ RUN, CLAIM = b"R", b"C"  # first byte of a job frame: run it; run it if the clai
 GO = b"G"  # the frame that starts the job a child was forked for
 TOKEN = b"!"
 HANDOVER_MAX = select.PIPE_BUF - _LEN.size  # a hand-over is one atomic write
+WARM_UP_RUNS = 10  # CPython 3.11 specialises a function's code after 8 calls
 
 
 def write_frame(fd: int, data: bytes) -> None:
@@ -87,7 +91,7 @@ def _read_exact(fd: int, size: int) -> bytes | None:
 
 def _load_prctl() -> object | None:
     try:
-        return ctypes.CDLL(None, use_errno=True).prctl
+        return ctypes.CDLL(None).prctl
     except (OSError, AttributeError):
         return None
 
@@ -102,6 +106,10 @@ def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
         _prctl(PR_SET_PDEATHSIG, sig)
     if os.getppid() != parent_pid:
         os._exit(1)
+
+
+def outcome_frame(ack: Ack) -> bytes:
+    return f"{ack.job_id}\n{ack.failure}".encode()
 
 
 def job_frame(taken: Taken) -> bytes:
@@ -125,6 +133,8 @@ class ChildLoop:
         self.parent = parent
         self.reader, self.writer, self.claims = reader, writer, claims
         self.bound = bound
+        # Asked here, in the parent, where pluggy's answer is warm already.
+        self.after_fork = worker.plugins.implemented("after_fork")
 
     def setup(self) -> Processor:
         try:  # noqa: SIM105 - contextlib would be more code for the child to copy
@@ -141,7 +151,7 @@ class ChildLoop:
         # Connections are not shared with the parent: the default client is rebuilt
         # on first use here; the worker's own client is the parent's alone.
         config.forget_client()
-        return Processor(self.worker.plugins, self.worker.id)
+        return self.worker.processor
 
     def _alarm(self, signum: int, frame: FrameType | None) -> None:
         raise JobTimeout(f"job ran longer than its timeout of {self.timeout}s")
@@ -162,7 +172,7 @@ class ChildLoop:
                 taken = entry_to_taken(frame[1:])
                 ack = self.run_job(processor, taken, first)
             first = False
-            write_frame(self.writer, f"{ack.job_id}\n{ack.failure}".encode())
+            write_frame(self.writer, outcome_frame(ack))
 
     def run_job(self, processor: Processor, taken: Taken, first: bool) -> Ack:
         job = processor.load(taken)
@@ -171,7 +181,7 @@ class ChildLoop:
         return self.run_loaded(processor, taken, job, first)
 
     def run_loaded(self, processor: Processor, taken: Taken, job: Job, first: bool) -> Ack:
-        if first and processor.plugins.implemented("after_fork"):
+        if first and self.after_fork:
             try:
                 processor.plugins.hook.after_fork(worker=self.worker, job=job)
             except Exception as exc:
@@ -184,3 +194,39 @@ class ChildLoop:
         finally:
             if self.timeout:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+class _WarmUpJob(Job):
+    abstract = True  # never registered: no payload can name it
+
+    def perform(self, *args: object) -> None:
+        pass
+
+
+def _drop(record: logging.LogRecord) -> bool:
+    return False
+
+
+def warm_up(worker: Worker) -> None:
+    """Run the child's side of a job here, in the parent, before the first fork,
+    and fill the caches a child would otherwise fill for each job. The first runs
+    of a function write to its code (CPython's warm-up counters and caches), and
+    each page a child writes is copied: code that is warm already in the parent
+    runs in a child without copies."""
+    for job_class in registry.classes():
+        for hook in JOB_PERFORM_HOOKS:
+            job_hook_methods(job_class, hook)
+    worker.plugins.perform_hooks()
+    # The core only: no plugin sees these runs.
+    processor = Processor(Plugins(load_entry_points=False), worker.id)
+    taken = Taken("warm-up", b"", b"")
+    reader, writer = os.pipe()
+    log.addFilter(_drop)  # no "done" lines for these runs with -v
+    try:
+        for _ in range(WARM_UP_RUNS):
+            ack = processor.run_loaded(taken, _WarmUpJob(id="warm-up", queue="warm-up"))
+            write_frame(writer, outcome_frame(ack))
+            read_frame(reader)
+    finally:
+        log.removeFilter(_drop)
+        close_fds(reader, writer)

@@ -38,6 +38,7 @@ from .child import (
     read_frame,
     take_token,
     try_write_frame,
+    warm_up,
     write_frame,
 )
 from .control import TICK
@@ -114,6 +115,7 @@ class Forking:
         pass  # the parent polls Control between reads from the child
 
     def run(self) -> None:
+        warm_up(self.worker)
         self.worker.loop(self.run_one)
 
     def idle(self, wait: float) -> float:
@@ -353,7 +355,9 @@ class Forking:
         claims = os.pipe()
         os.set_blocking(claims[0], False)  # one open file: non-blocking on both sides
         os.set_blocking(down_w, False)  # hand-overs must never block the parent
-        parent = os.getpid()
+        # Built here: every object a child does not have to make is a page it
+        # does not copy.
+        loop = ChildLoop(w, os.getpid(), down_r, up_w, claims[0], bound)
         others = [c for c in (self.child, self.spare) if c is not None]
         pid = os.fork()
         if pid == 0:
@@ -362,7 +366,7 @@ class Forking:
                 for other in others:
                     other.close_pipes()  # else a sibling's pipe never reaches EOF
                 close_fds(down_w, up_r, claims[1])
-                code = ChildLoop(w, parent, down_r, up_w, claims[0], bound).run()
+                code = loop.run()
             except BaseException:
                 log.exception("child crashed")
             finally:

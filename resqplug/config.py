@@ -78,6 +78,14 @@ def forget_client() -> None:
     _client = None
 
 
+def use_client(client: Resq) -> None:
+    """Make ``client`` the default client (in a forked child: one its parent
+    built for it and never used, so none of the parent's connections or locks
+    comes with it, and the child does not build a client of its own)."""
+    global _client
+    _client = client
+
+
 def reset() -> None:
     """Forget the default client and settings (tests)."""
     global _client

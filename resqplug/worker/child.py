@@ -29,6 +29,7 @@ from .inflight import Ack, Taken, entry_to_taken
 from .processor import Processor
 
 if TYPE_CHECKING:
+    from ..client import Resq
     from .worker import Worker
 
 log = logging.getLogger("resqplug.worker")
@@ -127,9 +128,11 @@ class ChildLoop:
         reader: int,
         writer: int,
         claims: int,
+        client: Resq,
         bound: tuple[Taken, Job] | None = None,
     ) -> None:
         self.worker = worker
+        self.client = client
         self.parent = parent
         self.reader, self.writer, self.claims = reader, writer, claims
         self.bound = bound
@@ -148,9 +151,10 @@ class ChildLoop:
             _signal.signal(sig, _signal.SIG_DFL)
         _signal.signal(_signal.SIGINT, _signal.SIG_IGN)
         _signal.signal(_signal.SIGALRM, self._alarm)
-        # Connections are not shared with the parent: the default client is rebuilt
-        # on first use here; the worker's own client is the parent's alone.
-        config.forget_client()
+        # Connections are not shared with the parent: the worker's own client is
+        # the parent's alone; jobs and plugins here get a client the parent built
+        # for its children and never used (its pool connects anew here).
+        config.use_client(self.client)
         return self.worker.processor
 
     def _alarm(self, signum: int, frame: FrameType | None) -> None:

@@ -47,6 +47,7 @@ from .inflight import Ack, Taken
 from .worker import SLOW_JOB_S
 
 if TYPE_CHECKING:
+    from ..client import Resq
     from ..job import Job
     from .worker import Worker
 
@@ -110,6 +111,7 @@ class Forking:
         self.exiting: list[int] = []  # retired children not yet reaped
         self.idle_since: float | None = None  # when the worker went idle with a spare
         self.preloaded: dict[int, tuple[Taken, Job | None]] = {}  # id(taken) -> its Job
+        self.child_client: Resq | None = None  # the default client of every child
 
     def on_signal(self, signum: int) -> None:
         pass  # the parent polls Control between reads from the child
@@ -357,7 +359,9 @@ class Forking:
         os.set_blocking(down_w, False)  # hand-overs must never block the parent
         # Built here: every object a child does not have to make is a page it
         # does not copy.
-        loop = ChildLoop(w, os.getpid(), down_r, up_w, claims[0], bound)
+        if self.child_client is None:
+            self.child_client = w.client.clone()
+        loop = ChildLoop(w, os.getpid(), down_r, up_w, claims[0], self.child_client, bound)
         others = [c for c in (self.child, self.spare) if c is not None]
         pid = os.fork()
         if pid == 0:

@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import time
+import weakref
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ import resqplug
 from resqplug import Job, hookimpl
 from resqplug.failure import message
 
-from .store import RESULT_LIMIT, StatusStore
+from .store import KILL_REQUESTED, RESULT_LIMIT, StatusStore
 
 log = logging.getLogger("resqplug.status")
 
@@ -44,8 +45,17 @@ class JobKilled(resqplug.ResqplugError):
     """Raised inside a job (at ``at``/``tick``) whose kill was requested."""
 
 
+_stores: weakref.WeakKeyDictionary[resqplug.Resq, StatusStore] = weakref.WeakKeyDictionary()
+
+
 def store_for(job: Job | None = None, client: resqplug.Resq | None = None) -> StatusStore:
-    return StatusStore(client or (resqplug.client_for(job) if job else resqplug.default_client()))
+    """The status store on ``client`` (else the job's, else the default), one
+    per client: the hooks run for every job."""
+    client = client or (resqplug.client_for(job) if job else resqplug.default_client())
+    store = _stores.get(client)
+    if store is None:
+        store = _stores[client] = StatusStore(client)
+    return store
 
 
 def args_field(args: list[Any]) -> str:
@@ -117,17 +127,16 @@ class StatusPlugin:
     @best_effort
     def before_perform(self, job: Job) -> None:
         store = store_for(job)
-        if store.kill_requested(job.id):
-            store.kill_done(job.id)
-            store.set(job.id, "killed", finished_at=time.time())
-            raise resqplug.DontPerform(f"job {job.id} was killed before it started")
-        store.set(
+        old = store.start(
             job.id,
-            "working",
             started_at=time.time(),
             attempt=job.attempt,
             worker=job.worker_id or f"{socket.gethostname()}:{os.getpid()}",
         )
+        if old == KILL_REQUESTED:
+            store.kill_done(job.id)
+            store.set(job.id, "killed", finished_at=time.time())
+            raise resqplug.DontPerform(f"job {job.id} was killed before it started")
 
     @hookimpl
     @best_effort
@@ -187,7 +196,7 @@ class StatusPlugin:
             except (ValueError, KeyError, TypeError):
                 return
         job_id = self._seen[1]
-        if job_id != self._signalled and StatusStore(worker.client).kill_requested(job_id):
+        if job_id != self._signalled and store_for(client=worker.client).kill_requested(job_id):
             log.warning("kill requested for job %s: stopping it", job_id)
             self._signalled = job_id  # once per job
             worker.kill_current(job_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ import resqplug
 FINAL = ("completed", "failed", "killed")
 STATES = ("queued", "scheduled", "retrying", "working", *FINAL)
 DEFAULT_EXPIRE_S = 86_400
+KILL_REQUESTED = "!kill"  # what start() returns when a kill was requested
 RESULT_LIMIT = 64 * 1024
 _NUMBERS = (
     "created_at",
@@ -59,6 +61,11 @@ class Status:
         return None if raw is None else json.loads(raw)
 
 
+@functools.cache
+def _set_script() -> str:
+    return resources.files("resqplug_status").joinpath("lua/status_set.lua").read_text("utf-8")
+
+
 class StatusStore:
     def __init__(self, client: resqplug.Resq, expire_s: int = DEFAULT_EXPIRE_S) -> None:
         self.client = client
@@ -66,8 +73,7 @@ class StatusStore:
         self.index = client.keys.plugin("status", "index")
         self.state_index = client.keys.plugin("status", "index") + ":"
         self.kills = client.keys.plugin("status", "kill")
-        source = resources.files("resqplug_status").joinpath("lua/status_set.lua")
-        self._set = client.redis.register_script(source.read_text("utf-8"))
+        self._set = client.redis.register_script(_set_script())
 
     def key(self, job_id: str) -> str:
         return self.client.keys.plugin("status", "job", job_id)
@@ -77,6 +83,16 @@ class StatusStore:
 
     def set(self, job_id: str, state: str, **fields: Any) -> str:
         """Move ``job_id`` to ``state`` with ``fields``; returns the old state."""
+        return self._write(job_id, state, fields)
+
+    def start(self, job_id: str, **fields: Any) -> str:
+        """Move ``job_id`` to "working", unless a kill of it was requested: then
+        nothing changes and KILL_REQUESTED is returned. One round trip."""
+        return self._write(job_id, "working", fields, unless_killed=True)
+
+    def _write(
+        self, job_id: str, state: str, fields: dict[str, Any], unless_killed: bool = False
+    ) -> str:
         ttl = self.expire_s if state in FINAL else 0
         flat: list[Any] = []
         for name, value in fields.items():
@@ -84,7 +100,7 @@ class StatusStore:
                 flat += [name, value if isinstance(value, (str, int, float)) else json.dumps(value)]
         old = self._set(
             [self.key(job_id), self.index, self.state_index, self.kills],
-            [job_id, state, time.time(), ttl, self.channel(job_id), *flat],
+            [job_id, state, time.time(), ttl, self.channel(job_id), int(unless_killed), *flat],
         )
         return old.decode() if isinstance(old, bytes) else str(old or "")
 

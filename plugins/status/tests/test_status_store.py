@@ -289,3 +289,20 @@ def test_wait_wakes_promptly_when_another_thread_finishes_the_job(
     assert status is not None
     assert status.status == "completed"
     assert returned - status.finished_at < 0.5
+
+
+def test_start_of_a_job_whose_kill_was_requested_changes_nothing(
+    default_client: resqplug.Resq,
+) -> None:
+    from resqplug_status.store import KILL_REQUESTED
+
+    store = StatusStore(default_client)
+    store.set("k1", "queued")
+    store.request_kill("k1")
+    assert store.start("k1", started_at=time.time()) == KILL_REQUESTED
+    status = store.get("k1")
+    assert status is not None and status.status == "queued"
+    assert states_of(store, "k1") == ["queued"]
+    assert store.start("k2", started_at=time.time()) == ""
+    started = store.get("k2")
+    assert started is not None and started.status == "working"

@@ -215,3 +215,14 @@ class PluginsJob(resqplug.Job):
 
     def perform(self):
         pass
+
+
+def test_importing_the_worker_modules_loads_no_plugins():
+    import subprocess
+
+    code = (
+        "import resqplug.worker.forking, resqplug.worker.child, resqplug.plugins as p; "
+        "assert p._plugins is None, 'plugins loaded on import'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import _signal  # type: ignore[import-not-found]  # the C module under signal
 import ctypes
+import functools
 import logging
 import os
 import select
@@ -200,11 +201,18 @@ class ChildLoop:
                 signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-class _WarmUpJob(Job):
-    abstract = True  # never registered: no payload can name it
+@functools.cache
+def _warm_up_job_class() -> type[Job]:
+    """Defined on first use, not on import: defining a Job class announces it to
+    the plugins (``job_defined``), and importing this module must not load them."""
 
-    def perform(self, *args: object) -> None:
-        pass
+    class WarmUpJob(Job):
+        abstract = True  # never registered: no payload can name it
+
+        def perform(self, *args: object) -> None:
+            pass
+
+    return WarmUpJob
 
 
 def _drop(record: logging.LogRecord) -> bool:
@@ -223,12 +231,12 @@ def warm_up(worker: Worker) -> None:
     worker.plugins.perform_hooks()
     # The core only: no plugin sees these runs.
     processor = Processor(Plugins(load_entry_points=False), worker.id)
-    taken = Taken("warm-up", b"", b"")
+    taken, job_class = Taken("warm-up", b"", b""), _warm_up_job_class()
     reader, writer = os.pipe()
     log.addFilter(_drop)  # no "done" lines for these runs with -v
     try:
         for _ in range(WARM_UP_RUNS):
-            ack = processor.run_loaded(taken, _WarmUpJob(id="warm-up", queue="warm-up"))
+            ack = processor.run_loaded(taken, job_class(id="warm-up", queue="warm-up"))
             write_frame(writer, outcome_frame(ack))
             read_frame(reader)
     finally:

@@ -137,6 +137,7 @@ class ChildLoop:
         self.parent = parent
         self.reader, self.writer, self.claims = reader, writer, claims
         self.bound = bound
+        self.quota = worker.options.max_jobs_per_child
         # Asked here, in the parent, where pluggy's answer is warm already.
         self.after_fork = worker.plugins.implemented("after_fork")
 
@@ -163,8 +164,8 @@ class ChildLoop:
 
     def run(self) -> int:
         processor = self.setup()
-        first = True
-        while True:
+        first, runs = True, 0
+        while runs < self.quota:
             frame = read_frame(self.reader)
             if frame is None:
                 return 0
@@ -176,8 +177,11 @@ class ChildLoop:
             else:
                 taken = entry_to_taken(frame[1:])
                 ack = self.run_job(processor, taken, first)
-            first = False
+            first, runs = False, runs + 1
             write_frame(self.writer, outcome_frame(ack))
+        # Quota done: the parent retires it on this outcome; waiting for the
+        # pipe to close would cost a wake-up and keep a core from the next job.
+        return 0
 
     def run_job(self, processor: Processor, taken: Taken, first: bool) -> Ack:
         job = processor.load(taken)

@@ -73,6 +73,16 @@ class Child:
         self.ahead, self.handovers = None, False  # its frame still waits in the pipe
         return True
 
+    def ended_meanwhile(self) -> bool:
+        """Asked before killing the child for its current job: whether that job
+        ended meanwhile (its outcome waits in the pipe; a child claims a
+        hand-over only after answering the job before it). Otherwise the
+        hand-over, if any, is taken back first: the kill then cannot hit the
+        next job, which runs later in a new child."""
+        if self.ahead is not None and not self.take_back():
+            return True
+        return bool(select.select([self.from_child], [], [], 0)[0])
+
     def kill(self) -> None:
         """SIGKILL the child's process group (the job's own subprocesses too)."""
         try:
@@ -305,8 +315,12 @@ class Forking:
                 slow_at = None
                 w.give_back_queued(patient=False)  # not behind a slow job
             if control.take_kill(job.id):
+                if child.ended_meanwhile():
+                    continue  # too late to kill it: it is done
                 return self.child_died(taken, job, kill=True, reason="killed by USR1")
             if control.abandon_due():
+                if child.ended_meanwhile():
+                    continue
                 self.kill_child()
                 log.warning(
                     "shutdown timeout: job %s goes back to the front of %s", job.id, taken.queue
@@ -314,6 +328,8 @@ class Forking:
                 w.retrying(lambda: w.inflight.requeue(taken))
                 return None
             if hard_deadline is not None and time.monotonic() >= hard_deadline:
+                if child.ended_meanwhile():
+                    continue
                 self.kill_child()
                 exc = JobTimeout(f"job ran longer than its timeout of {timeout}s; child killed")
                 return w.processor.fail_here(taken, job, exc)

@@ -151,7 +151,8 @@ def job_defined(job_class: type[Job]) -> None:
     """A Job subclass was defined (also replayed to plugins registered later).
 
     Plugins check the class options they own here; raise ``ConfigError``
-    naming the attribute to refuse the definition.
+    naming the attribute to refuse the definition. Classes resqplug makes for
+    itself (the fork worker's warm-up job) are not announced.
     """
 
 

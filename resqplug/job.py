@@ -45,14 +45,16 @@ class Job:
     abstract: ClassVar[bool] = True
     job_name: ClassVar[str] = "Job"
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, announce: bool = True, **kwargs: Any) -> None:
+        # announce=False: a class resqplug makes for itself, that no plugin hears of.
         super().__init_subclass__(**kwargs)
         cls.job_name = cls.__dict__.get("name", cls.__name__)
         if not cls.__dict__.get("abstract", False):
             registry.register(cls, cls.job_name)
-        from .plugins import get_plugins
+        if announce:
+            from .plugins import get_plugins
 
-        get_plugins().hook.job_defined.call_historic(kwargs={"job_class": cls})
+            get_plugins().hook.job_defined.call_historic(kwargs={"job_class": cls})
 
     def __init__(
         self,

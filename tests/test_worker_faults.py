@@ -221,6 +221,23 @@ def test_redis_lost_while_the_worker_registers_is_an_outage_not_a_failed_start(s
 
 
 @needs_redis_server
+def test_a_worker_stopped_before_it_could_register_exits_cleanly(server, namespace):
+    server.client().client_pause(10_000, all=False)
+    worker = WorkerProcess(server.url, namespace, "-q", "work", "--no-fork")
+    try:
+        wait_for(
+            lambda: server.client().info("clients")["blocked_clients"] == 1,
+            what="worker blocked in its registration",
+        )
+        server.kill()  # and it stays away
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(10) == 0
+        assert "Traceback" not in worker.output()
+    finally:
+        worker.stop()
+
+
+@needs_redis_server
 def test_busy_worker_survives_a_redis_restart_without_spinning(server, namespace):
     worker = WorkerProcess(server.url, namespace, "-q", "work", "--no-fork")
     client = server.client()

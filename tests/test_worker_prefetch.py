@@ -141,6 +141,8 @@ def test_the_parents_warm_up_before_forking_is_seen_by_no_hook_stat_or_log(
         assert sorted(listed(resq, hook)) == sorted(ids)
     assert resq.redis.get(resq.keys.stat_processed) == b"6"
     assert "warm-up" not in done.stderr.lower()
+    defined = listed(resq, "job_defined")
+    assert "WRecord" in defined and not any("Warm" in name for name in defined)
     assert done.stderr.count("done WRecord") == 6, done.stderr
 
 

@@ -21,6 +21,10 @@ class ForkSpy:
         _redis().rpush(key("after_fork"), f"{os.getpid()}:{os.getppid()}:{job.id}")
 
     @resqplug.hookimpl
+    def job_defined(self, job_class: type) -> None:
+        _redis().rpush(key("job_defined"), job_class.__name__)
+
+    @resqplug.hookimpl
     def before_perform(self, job: resqplug.Job) -> None:
         _redis().rpush(key("before_perform"), job.id)
 

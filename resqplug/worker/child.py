@@ -137,7 +137,7 @@ class ChildLoop:
         self.parent = parent
         self.reader, self.writer, self.claims = reader, writer, claims
         self.bound = bound
-        self.quota = worker.options.max_jobs_per_child
+        self.quota = max(1, worker.options.max_jobs_per_child)
         # Asked here, in the parent, where pluggy's answer is warm already.
         self.after_fork = worker.plugins.implemented("after_fork")
 
@@ -207,10 +207,10 @@ class ChildLoop:
 
 @functools.cache
 def _warm_up_job_class() -> type[Job]:
-    """Defined on first use, not on import: defining a Job class announces it to
-    the plugins (``job_defined``), and importing this module must not load them."""
+    """Defined on first use, not on import (importing this module must not
+    build the plugin manager)."""
 
-    class WarmUpJob(Job):
+    class WarmUpJob(Job, announce=False):  # no plugin hears of it
         abstract = True  # never registered: no payload can name it
 
         def perform(self, *args: object) -> None:
@@ -219,8 +219,12 @@ def _warm_up_job_class() -> type[Job]:
     return WarmUpJob
 
 
-def _drop(record: logging.LogRecord) -> bool:
-    return False
+WARM_UP_ID = "resqplug-warm-up"
+
+
+def _not_warm_up(record: logging.LogRecord) -> bool:
+    """Drop the warm-up's own log lines only (other threads log meanwhile)."""
+    return not (isinstance(record.args, tuple) and WARM_UP_ID in record.args)
 
 
 def warm_up(worker: Worker) -> None:
@@ -237,12 +241,12 @@ def warm_up(worker: Worker) -> None:
     processor = Processor(Plugins(load_entry_points=False), worker.id)
     taken, job_class = Taken("warm-up", b"", b""), _warm_up_job_class()
     reader, writer = os.pipe()
-    log.addFilter(_drop)  # no "done" lines for these runs with -v
+    log.addFilter(_not_warm_up)  # no "done" lines for these runs with -v
     try:
         for _ in range(WARM_UP_RUNS):
-            ack = processor.run_loaded(taken, job_class(id="warm-up", queue="warm-up"))
+            ack = processor.run_loaded(taken, job_class(id=WARM_UP_ID, queue="warm-up"))
             write_frame(writer, outcome_frame(ack))
             read_frame(reader)
     finally:
-        log.removeFilter(_drop)
+        log.removeFilter(_not_warm_up)
         close_fds(reader, writer)

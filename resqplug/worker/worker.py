@@ -20,6 +20,7 @@ import redis.exceptions as rex
 from .. import __version__
 from ..client import Resq
 from ..connection import check_server_version, translated
+from ..errors import ConnectionError as ResqplugConnectionError
 from .control import Backoff, Control, Signals
 from .inflight import Ack, InFlight, Taken
 from .processor import Processor
@@ -100,10 +101,13 @@ class Worker:
             with translated(self.client.url):
                 server = self.client.redis.info("server")
                 check_server_version(self.client.url, str(server.get("redis_version", "")))
-            self.join_registry()
+            registered = self.join_registry()
         except BaseException:
             self.signals.restore()
             raise
+        if not registered:  # stopped while Redis was away: nothing was started
+            self.signals.restore()
+            return self.control.exit_code
         log.info(
             "worker %s started (%s mode) on %s",
             self.id,
@@ -127,20 +131,22 @@ class Worker:
             self.plugins.call_each("worker_exit", worker=self)
         return self.control.exit_code
 
-    def join_registry(self) -> None:
-        """Register. Redis answered already, so from here on its going away is an
-        outage to ride out (even with the registration's reply lost), not a
-        failed start."""
+    def join_registry(self) -> bool:
+        """Register; False if stopped first. Redis answered already, so from here
+        on its going away is an outage to ride out (even with the registration's
+        reply lost), not a failed start."""
         backoff = Backoff()
         while not self.control.stopping:
             try:
-                # Paused from the start if all workers are: not only from the
-                # first heartbeat tick on.
-                self.control.paused_all = self.registry.paused_all()
-                self.registry.register(self.info())
-                return
-            except REDIS_DOWN as exc:
+                with translated(self.client.url):  # Redis out of memory: a failed start
+                    # Paused from the start if all workers are: not only from the
+                    # first heartbeat tick on.
+                    self.control.paused_all = self.registry.paused_all()
+                    self.registry.register(self.info())
+                return True
+            except ResqplugConnectionError as exc:
                 backoff.wait(self.control, exc)
+        return False
 
     def info(self) -> dict[str, object]:
         o = self.options

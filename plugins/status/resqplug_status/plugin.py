@@ -8,7 +8,6 @@ import logging
 import os
 import socket
 import time
-import weakref
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -45,16 +44,19 @@ class JobKilled(resqplug.ResqplugError):
     """Raised inside a job (at ``at``/``tick``) whose kill was requested."""
 
 
-_stores: weakref.WeakKeyDictionary[resqplug.Resq, StatusStore] = weakref.WeakKeyDictionary()
+STORE_ATTR = "_resqplug_status_store"
 
 
 def store_for(job: Job | None = None, client: resqplug.Resq | None = None) -> StatusStore:
     """The status store on ``client`` (else the job's, else the default), one
-    per client: the hooks run for every job."""
+    per client: the hooks run for every job. Kept on the client itself, so it
+    goes when the client goes (a cache keyed by client would keep every client
+    alive: the store refers to its client)."""
     client = client or (resqplug.client_for(job) if job else resqplug.default_client())
-    store = _stores.get(client)
+    store = getattr(client, STORE_ATTR, None)
     if store is None:
-        store = _stores[client] = StatusStore(client)
+        store = StatusStore(client)
+        setattr(client, STORE_ATTR, store)
     return store
 
 

@@ -306,3 +306,17 @@ def test_start_of_a_job_whose_kill_was_requested_changes_nothing(
     assert store.start("k2", started_at=time.time()) == ""
     started = store.get("k2")
     assert started is not None and started.status == "working"
+
+
+def test_a_client_that_is_dropped_is_freed_with_its_status_store(redis_url: str) -> None:
+    import gc
+    import weakref
+
+    from resqplug_status.plugin import store_for
+
+    client = resqplug.Resq(redis_url, "t-status-gc")
+    assert store_for(client=client) is store_for(client=client)
+    gone = weakref.ref(client)
+    del client
+    gc.collect()
+    assert gone() is None

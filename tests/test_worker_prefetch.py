@@ -4,6 +4,7 @@ once, whether the child started it or the parent took it back."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 
@@ -144,6 +145,32 @@ def test_the_parents_warm_up_before_forking_is_seen_by_no_hook_stat_or_log(
     defined = listed(resq, "job_defined")
     assert "WRecord" in defined and not any("Warm" in name for name in defined)
     assert done.stderr.count("done WRecord") == 6, done.stderr
+
+
+def child_pids(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()  # noqa: SIM115 - /proc, tiny
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
+def test_an_idle_fork_worker_lets_the_children_it_forked_ahead_go(resq, redis_url, namespace):
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=CORE_ONLY)
+    try:
+        resq.enqueue_many(wj.WRecord, [(i,) for i in range(10)])
+        wait_for(lambda: len(listed(resq, "done")) == 10, what="10 jobs done")
+        wait_for(lambda: child_pids(worker.pid) == [], timeout=5, what="no children while idle")
+        resq.enqueue(wj.WRecord, 10)  # and the next job still runs
+        wait_for(lambda: len(listed(resq, "done")) == 11, what="the job after the idle time")
+    finally:
+        worker.stop()
 
 
 @pytest.mark.parametrize("mode", MODES)

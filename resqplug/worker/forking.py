@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import logging
 import os
 import select
 import signal
 import time
+from collections import deque
 from typing import TYPE_CHECKING
 
 from ..errors import DirtyExit, JobTimeout
@@ -53,6 +55,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("resqplug.worker")
 SPARE_LINGER_S = 0.25
+REAP_AGAIN_S = 0.05
+SPARES_AHEAD = 2  # children forked ahead of the jobs they will run (a child per job)
 
 
 class Child:
@@ -117,7 +121,7 @@ class Forking:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.child: Child | None = None
-        self.spare: Child | None = None  # forked ahead, has run no job yet
+        self.spares: deque[Child] = deque()  # forked ahead, in job order; none ran a job
         self.exiting: list[int] = []  # retired children not yet reaped
         self.idle_since: float | None = None  # when the worker went idle with a spare
         self.preloaded: dict[int, tuple[Taken, Job | None]] = {}  # id(taken) -> its Job
@@ -133,35 +137,37 @@ class Forking:
     def idle(self, wait: float) -> float:
         """Idle: keep a spare child SPARE_LINGER_S after the last job (jobs often
         come in bursts, and a ready child starts the next one without a fork),
-        then let it go so an idle worker is one process. Returns how long the
-        worker may wait for work before calling again."""
-        if self.spare is None:
-            return wait
+        then let them go and reap them, so an idle worker is one process.
+        Returns how long the worker may wait for work before calling again."""
+        self.reap_exited()
+        if not self.spares:
+            # Come back soon for children still exiting: an idle worker has none.
+            return min(wait, REAP_AGAIN_S) if self.exiting else wait
         now = time.monotonic()
         if self.idle_since is None:
             self.idle_since = now
         left = SPARE_LINGER_S - (now - self.idle_since)
         if left <= 0:
-            self.drop_spare()
-            return wait
+            self.drop_spares()
+            return min(wait, REAP_AGAIN_S)
         return max(min(wait, left), 0.01)
 
-    def drop_spare(self) -> None:
+    def drop_spares(self) -> None:
         self.idle_since = None
-        if self.spare is not None:
-            self.spare.close_pipes()
-            self.exiting.append(self.spare.pid)
-            self.spare = None
+        while self.spares:
+            spare = self.spares.popleft()
+            spare.close_pipes()
+            self.exiting.append(spare.pid)
 
     def take_spare(self) -> Child | None:
-        spare, self.spare = self.spare, None
+        spare = self.spares.popleft() if self.spares else None
         if spare is not None and os.waitpid(spare.pid, os.WNOHANG)[0] != 0:
             spare.close_pipes()  # it died before it got a job; fork another
             return None
         return spare
 
     def close(self) -> None:
-        self.drop_spare()
+        self.drop_spares()
         if self.child is not None:
             # A closed pipe tells the child to exit; wait for it like a retired one.
             self.child.close_pipes()
@@ -201,11 +207,8 @@ class Forking:
         try:
             if start:
                 write_frame(self.child.to_child, start)
-            if self.child.jobs + 1 >= w.options.max_jobs_per_child and self.spare is None:
-                # Fork the next child while this job runs (there are two cores
-                # for the fork and the job), with the next job of the batch
-                # already loaded in it: it starts without a fork or a decode.
-                self.spare = self.spawn_for(upcoming)
+            if self.child.jobs + 1 >= w.options.max_jobs_per_child:
+                self.fork_ahead()
             self.hand_over(self.child, upcoming)
             return self.await_outcome(taken, job, self.child)
         except (BrokenPipeError, OSError) as exc:
@@ -220,7 +223,7 @@ class Forking:
         may have it handed over already), the spare forked for it, or a spare or
         new child. Returns the job and the frame that starts it (b"" if none is
         needed), or the Ack of a payload that cannot run."""
-        child, spare = self.child, self.spare
+        child, spare = self.child, self.spares[0] if self.spares else None
         if child is not None and child.ahead is not None and child.ahead[0] is taken:
             job, child.ahead = child.ahead[1], None
             return job, b""
@@ -228,7 +231,7 @@ class Forking:
             if spare.bound[0] is taken and (ready := self.take_spare()) is not None:
                 self.child = ready
                 return spare.bound[1], GO
-            self.drop_spare()  # forked for a job given back since, or it died
+            self.drop_spares()  # forked for jobs given back since, or it died
         loaded = self.load(taken)
         if isinstance(loaded, Ack):
             return loaded
@@ -236,12 +239,28 @@ class Forking:
             self.child = self.take_spare() or self.spawn(loaded)
         return loaded, RUN + job_frame(taken)
 
-    def spawn_for(self, upcoming: Taken | None) -> Child:
-        """Fork the next child, for the next job of the batch if there is one."""
-        job = self.load_ahead(upcoming)
-        if upcoming is not None and job is not None:
-            return self.spawn(job, bound=(upcoming, job))
-        return self.spawn(None)
+    def fork_ahead(self) -> None:
+        """Fork the children of the next jobs while this one runs (there are two
+        cores for the forks and the job), each with its job already loaded in
+        it: it starts without a fork or a decode. A child per job forks two
+        ahead: a child needs about a job's time after its fork before it can
+        start one, and forked only one job ahead it was often not ready yet.
+        Past the batch's end, one spare with no job."""
+        depth = SPARES_AHEAD if self.worker.options.max_jobs_per_child == 1 else 1
+        w = self.worker
+        with w.queued_lock:
+            upcoming = list(itertools.islice(w.queued, depth))
+        while len(self.spares) < depth:
+            if self.spares and self.spares[-1].bound is None:
+                return  # one spare with no job is enough
+            nth = len(self.spares)
+            taken = upcoming[nth] if nth < len(upcoming) else None
+            job = self.load_ahead(taken)
+            self.spares.append(
+                self.spawn(job, bound=(taken, job))
+                if taken is not None and job is not None
+                else self.spawn(None)
+            )
 
     def load(self, taken: Taken) -> Job | Ack:
         job = self.load_ahead(taken)
@@ -286,8 +305,8 @@ class Forking:
         """How many of ``upcoming`` (the rest of a batch about to be given back)
         the child has started already and must be run to their end: the
         hand-over, unless the parent can still take it back."""
-        if self.spare is not None and self.spare.bound is not None:
-            self.drop_spare()  # forked for a job that goes back: it never starts
+        if any(spare.bound is not None for spare in self.spares):
+            self.drop_spares()  # forked for jobs that go back: they never start
         child = self.child
         if child is None or child.ahead is None or child.take_back():
             return 0
@@ -378,7 +397,7 @@ class Forking:
         if self.child_client is None:
             self.child_client = w.client.clone()
         loop = ChildLoop(w, os.getpid(), down_r, up_w, claims[0], self.child_client, bound)
-        others = [c for c in (self.child, self.spare) if c is not None]
+        others = [c for c in (self.child, *self.spares) if c is not None]
         pid = os.fork()
         if pid == 0:
             code = 1

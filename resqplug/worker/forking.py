@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("resqplug.worker")
 SPARE_LINGER_S = 0.25
 REAP_AGAIN_S = 0.05
+KILL, SHUTDOWN, TIMEOUT = "kill", "shutdown", "timeout"  # why a running child is killed
 SPARES_AHEAD = 2  # children forked ahead of the jobs they will run (a child per job)
 
 
@@ -314,7 +315,7 @@ class Forking:
         return 1
 
     def await_outcome(self, taken: Taken, job: Job, child: Child) -> Ack | None:
-        w, control = self.worker, self.worker.control
+        w = self.worker
         timeout = job_timeout(w, job)
         started = time.monotonic()
         hard_deadline = started + timeout + w.options.timeout_grace if timeout else None
@@ -333,25 +334,35 @@ class Forking:
             if slow_at is not None and time.monotonic() >= slow_at:
                 slow_at = None
                 w.give_back_queued(patient=False)  # not behind a slow job
-            if control.take_kill(job.id):
-                if child.ended_meanwhile():
-                    continue  # too late to kill it: it is done
-                return self.child_died(taken, job, kill=True, reason="killed by USR1")
-            if control.abandon_due():
-                if child.ended_meanwhile():
-                    continue
-                self.kill_child()
-                log.warning(
-                    "shutdown timeout: job %s goes back to the front of %s", job.id, taken.queue
-                )
-                w.retrying(lambda: w.inflight.requeue(taken))
-                return None
-            if hard_deadline is not None and time.monotonic() >= hard_deadline:
-                if child.ended_meanwhile():
-                    continue
-                self.kill_child()
-                exc = JobTimeout(f"job ran longer than its timeout of {timeout}s; child killed")
-                return w.processor.fail_here(taken, job, exc)
+            stop = self.stop_reason(job, hard_deadline)
+            if stop is None or child.ended_meanwhile():
+                continue  # no reason to kill it, or too late: it is done
+            return self.stop_child(taken, job, stop, timeout)
+
+    def stop_reason(self, job: Job, hard_deadline: float | None) -> str | None:
+        """Why the running child must be killed now, if it must."""
+        control = self.worker.control
+        if control.take_kill(job.id):
+            return KILL
+        if control.abandon_due():
+            return SHUTDOWN
+        if hard_deadline is not None and time.monotonic() >= hard_deadline:
+            return TIMEOUT
+        return None
+
+    def stop_child(self, taken: Taken, job: Job, stop: str, timeout: float | None) -> Ack | None:
+        w = self.worker
+        if stop == KILL:
+            return self.child_died(taken, job, kill=True, reason="killed by USR1")
+        self.kill_child()
+        if stop == SHUTDOWN:
+            log.warning(
+                "shutdown timeout: job %s goes back to the front of %s", job.id, taken.queue
+            )
+            w.retrying(lambda: w.inflight.requeue(taken))
+            return None
+        exc = JobTimeout(f"job ran longer than its timeout of {timeout}s; child killed")
+        return w.processor.fail_here(taken, job, exc)
 
     def child_died(
         self, taken: Taken, job: Job, kill: bool = False, reason: str | None = None

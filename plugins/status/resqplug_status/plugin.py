@@ -135,8 +135,7 @@ class StatusPlugin:
             attempt=job.attempt,
             worker=job.worker_id or f"{socket.gethostname()}:{os.getpid()}",
         )
-        if old == KILL_REQUESTED:
-            store.kill_done(job.id)
+        if old == KILL_REQUESTED:  # a final state also ends the kill request
             store.set(job.id, "killed", finished_at=time.time())
             raise resqplug.DontPerform(f"job {job.id} was killed before it started")
 

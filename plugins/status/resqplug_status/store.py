@@ -160,6 +160,3 @@ class StatusStore:
 
     def kill_requested(self, job_id: str) -> bool:
         return bool(self.client.redis.sismember(self.kills, job_id))
-
-    def kill_done(self, job_id: str) -> None:
-        self.client.redis.srem(self.kills, job_id)

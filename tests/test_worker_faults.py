@@ -195,10 +195,9 @@ def test_idle_worker_survives_a_redis_restart_without_spinning(server, namespace
         worker.stop()
 
 
-@needs_redis_server
-def test_redis_lost_while_the_worker_registers_is_an_outage_not_a_failed_start(server, namespace):
-    # Writes wait while the clients are paused: the worker has read the server
-    # version and blocks in its registration, then Redis dies under it.
+def worker_blocked_in_its_registration(server: RedisServer, namespace: str) -> WorkerProcess:
+    """A worker that has read the server's version and waits in its registration:
+    writes wait while the clients are paused."""
     server.client().client_pause(10_000, all=False)
     worker = WorkerProcess(server.url, namespace, "-q", "work", "--no-fork")
     try:
@@ -206,6 +205,16 @@ def test_redis_lost_while_the_worker_registers_is_an_outage_not_a_failed_start(s
             lambda: server.client().info("clients")["blocked_clients"] == 1,
             what="worker blocked in its registration",
         )
+    except BaseException:
+        worker.stop()
+        raise
+    return worker
+
+
+@needs_redis_server
+def test_redis_lost_while_the_worker_registers_is_an_outage_not_a_failed_start(server, namespace):
+    worker = worker_blocked_in_its_registration(server, namespace)
+    try:
         server.kill()
         assert server.start(), "redis-server could not restart on its port"
         client = server.client()
@@ -222,13 +231,8 @@ def test_redis_lost_while_the_worker_registers_is_an_outage_not_a_failed_start(s
 
 @needs_redis_server
 def test_a_worker_stopped_before_it_could_register_exits_cleanly(server, namespace):
-    server.client().client_pause(10_000, all=False)
-    worker = WorkerProcess(server.url, namespace, "-q", "work", "--no-fork")
+    worker = worker_blocked_in_its_registration(server, namespace)
     try:
-        wait_for(
-            lambda: server.client().info("clients")["blocked_clients"] == 1,
-            what="worker blocked in its registration",
-        )
         server.kill()  # and it stays away
         worker.signal(signal.SIGTERM)
         assert worker.wait(10) == 0

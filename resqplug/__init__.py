@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .client import Resq
 from .config import client_for, configure, default_client
 from .errors import (
     ConfigError,
@@ -29,6 +28,21 @@ from .errors import (
 from .hookspecs import hookimpl, hookspec
 from .job import EnqueueGuard, FunctionJob, Job, job
 from .plugins import get_plugins, register, unregister
+
+if TYPE_CHECKING:
+    from .client import Resq
+
+
+def __getattr__(name: str) -> Any:
+    # Resq (and with it redis-py) is imported on first use: the process that
+    # forks job children holds only what jobs need, and every page it holds
+    # makes each fork dearer.
+    if name == "Resq":
+        from .client import Resq
+
+        return Resq
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "ConfigError",

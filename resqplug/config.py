@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .client import Resq
+if TYPE_CHECKING:  # imported on use: job code may never need a Redis client
+    from .client import Resq
 
 URL_ENV = "RESQPLUG_REDIS_URL"
 NAMESPACE_ENV = "RESQPLUG_NAMESPACE"
@@ -60,6 +61,8 @@ def default_client() -> Resq:
     if client is None:
         with _lock:
             if _client is None:
+                from .client import Resq
+
                 _client = Resq(**settings())
             client = _client
     return client

@@ -8,6 +8,7 @@ has at most one record: a newer failure of the same job replaces the older.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
 import hashlib
 import json
@@ -17,7 +18,6 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import payload as payload_mod
-from .connection import translated
 from .errors import PayloadError, UnknownFailureError
 from .job import EnqueueGuard, Job
 from .keys import Keys
@@ -122,6 +122,14 @@ def _load(raw: bytes) -> dict[str, Any]:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def translated(url: str) -> contextlib.AbstractContextManager[None]:
+    """connection.translated, imported on use: building failure records (in a
+    job's process) needs no Redis client, only the store does."""
+    from .connection import translated as translating
+
+    return translating(url)
 
 
 def _translated(method: F) -> F:

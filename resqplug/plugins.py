@@ -5,19 +5,30 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterable
 from typing import Any
 
 import pluggy
-import redis.exceptions as rex
 
 from . import hookspecs
 from .errors import ConfigError, UnknownOptionError
 from .errors import ConnectionError as ResqplugConnectionError
 
 log = logging.getLogger("resqplug.plugins")
-REDIS_DOWN = (rex.ConnectionError, rex.TimeoutError, ResqplugConnectionError)
+
+
+def redis_down(exc: BaseException) -> bool:
+    """Whether ``exc`` means Redis could not be reached (expected during an
+    outage: worth one log line, not a traceback). redis-py is not imported for
+    this: a process that never loaded it (a fork server's job child) cannot
+    have got one of its errors."""
+    if isinstance(exc, ResqplugConnectionError):
+        return True
+    rex = sys.modules.get("redis.exceptions")
+    return rex is not None and isinstance(exc, (rex.ConnectionError, rex.TimeoutError))
+
 
 ENTRY_POINT_GROUP = "resqplug"
 DISABLE_ENV = "RESQPLUG_DISABLE_PLUGINS"
@@ -176,12 +187,13 @@ class Plugins:
         for impl in self._plain_impls(hook_name):
             try:
                 impl.function(*[kwargs[n] for n in impl.argnames])
-            except REDIS_DOWN as exc:  # expected while Redis is away: one line
-                log.warning(
+            except Exception as exc:
+                if not redis_down(exc):
+                    log.exception("plugin %s failed in %s", impl.plugin_name, hook_name)
+                    continue
+                log.warning(  # expected while Redis is away: one line
                     "plugin %s could not reach Redis in %s: %s", impl.plugin_name, hook_name, exc
                 )
-            except Exception:
-                log.exception("plugin %s failed in %s", impl.plugin_name, hook_name)
 
 
 class SpecAdder:

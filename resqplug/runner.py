@@ -14,7 +14,7 @@ from typing import Any
 from . import registry
 from .errors import DontPerform
 from .job import Job
-from .plugins import REDIS_DOWN, Plugins
+from .plugins import Plugins, redis_down
 
 log = logging.getLogger("resqplug.runner")
 
@@ -89,14 +89,14 @@ def fail(plugins: Plugins, job: Job, exc: BaseException) -> Outcome:
     plugins.call_each("on_failure", job=job, exc=exc)
     try:
         action = plugins.hook.handle_failure(job=job, exc=exc)
-    except REDIS_DOWN as err:  # expected while Redis is away: one line
-        log.warning(
-            "handle_failure of job %s could not reach Redis (%s); recording the failure",
-            job.id,
-            err,
-        )
-        action = None
-    except Exception:
-        log.exception("handle_failure of job %s raised; recording the failure", job.id)
+    except Exception as err:
+        if redis_down(err):  # expected while Redis is away: one line
+            log.warning(
+                "handle_failure of job %s could not reach Redis (%s); recording the failure",
+                job.id,
+                err,
+            )
+        else:
+            log.exception("handle_failure of job %s raised; recording the failure", job.id)
         action = None
     return Outcome(FAILED, exc=exc, action=action)

@@ -12,7 +12,7 @@ import worker_jobs as wj
 
 from resqplug.worker.child import TOKEN, outcome_frame, take_token, write_frame
 from resqplug.worker.forking import Child
-from resqplug.worker.inflight import Ack, Taken
+from resqplug.worker.taken import Ack, Taken
 
 
 class ChildEnds:

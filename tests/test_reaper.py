@@ -14,9 +14,10 @@ import time
 import pytest
 
 import resqplug
-from resqplug.worker.inflight import Ack, InFlight
+from resqplug.worker.inflight import InFlight
 from resqplug.worker.reaper import Reaper
 from resqplug.worker.registry import WorkerRegistry, redis_time
+from resqplug.worker.taken import Ack
 
 DEAD = "deadhost:1-abc:work"
 

@@ -26,8 +26,8 @@ from ..job import Job
 from ..plugins import Plugins
 from ..wake import close_fds
 from .executors import job_timeout
-from .inflight import Ack, Taken, entry_to_taken
 from .processor import Processor
+from .taken import Ack, Taken, entry_to_taken
 
 if TYPE_CHECKING:
     from ..client import Resq

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..errors import DirtyExit, JobTimeout
 from .control import Abandon
-from .inflight import Ack, Taken
+from .taken import Ack, Taken
 
 if TYPE_CHECKING:
     from ..job import Job

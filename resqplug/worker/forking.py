@@ -45,7 +45,7 @@ from .child import (
 )
 from .control import TICK
 from .executors import job_timeout
-from .inflight import Ack, Taken
+from .taken import Ack, Taken
 from .worker import SLOW_JOB_S
 
 if TYPE_CHECKING:

@@ -11,36 +11,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 
 import redis
 import redis.exceptions as rex
 
 from ..client import WAKE_CAP, Resq
 from ..payload import validate_queue_name
+from .taken import Ack, Taken, entry_to_taken
 
 log = logging.getLogger("resqplug.worker")
 
 WILDCARD = "*"
 QUEUE_REFRESH_S = 1.0
-
-
-@dataclass(slots=True, frozen=True)
-class Taken:
-    """One job as taken: its queue, its exact in-flight entry and payload text."""
-
-    queue: str
-    entry: bytes
-    raw: bytes
-
-
-@dataclass(slots=True, frozen=True)
-class Ack:
-    """The outcome to record for one taken job ('' failure = not failed)."""
-
-    entry: bytes
-    job_id: str
-    failure: str = ""
 
 
 def parse_queues(spec: str | list[str]) -> list[str]:
@@ -178,11 +160,3 @@ class InFlight:
         """What is in this worker's in-flight list now."""
         entries = self.redis.lrange(self.key, 0, -1)
         return [entry_to_taken(e, self.bare_queue) for e in entries]
-
-
-def entry_to_taken(entry: bytes, bare_queue: str | None = None) -> Taken:
-    """An in-flight entry as taken: bare (``bare_queue`` given) or prefixed."""
-    if bare_queue is not None:
-        return Taken(bare_queue, entry, entry)
-    queue, _, raw = entry.partition(b"\t")
-    return Taken(queue.decode("utf-8", "replace"), entry, raw)

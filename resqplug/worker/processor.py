@@ -13,7 +13,7 @@ from ..job import Job
 from ..payload import decode
 from ..plugins import Plugins
 from ..runner import Outcome, fail, job_from_payload, run
-from .inflight import Ack, Taken
+from .taken import Ack, Taken
 
 log = logging.getLogger("resqplug.worker")
 

@@ -18,9 +18,10 @@ from ..client import Resq
 from ..errors import DirtyExit, PayloadError
 from ..payload import decode, dumps
 from ..runner import any_job, fail
-from .inflight import Ack, InFlight, Taken
+from .inflight import InFlight
 from .processor import raw_job_id
 from .registry import redis_time, unregister
+from .taken import Ack, Taken
 
 log = logging.getLogger("resqplug.reaper")
 

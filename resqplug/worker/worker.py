@@ -22,10 +22,11 @@ from ..client import Resq
 from ..connection import check_server_version, translated
 from ..errors import ConnectionError as ResqplugConnectionError
 from .control import Backoff, Control, Signals
-from .inflight import Ack, InFlight, Taken
+from .inflight import InFlight
 from .processor import Processor
 from .reaper import DEFAULT_MAX_RECOVERIES, LOCK_MS, Reaper
 from .registry import WorkerRegistry, make_worker_id
+from .taken import Ack, Taken
 
 log = logging.getLogger("resqplug.worker")
 

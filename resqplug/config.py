@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # imported on use: job code may never need a Redis client
 URL_ENV = "RESQPLUG_REDIS_URL"
 NAMESPACE_ENV = "RESQPLUG_NAMESPACE"
 BACKEND_ENV = "RESQPLUG_BACKEND"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
 
 _lock = threading.Lock()
 _settings: dict[str, Any] = {}
@@ -41,6 +42,18 @@ def configure(
         )
         _client = None
     return default_client()
+
+
+def preset(url: str, namespace: str, backend: str, max_payload_bytes: int) -> None:
+    """Settle the default client's settings without building it (a fork
+    server: its children build it only if a job needs it). These win over the
+    environment, which may differ from the settings of the worker served."""
+    global _client
+    os.environ[URL_ENV], os.environ[NAMESPACE_ENV] = url, namespace
+    os.environ[BACKEND_ENV] = backend
+    with _lock:
+        _settings.update(max_payload_bytes=max_payload_bytes)
+        _client = None
 
 
 def settings() -> dict[str, Any]:

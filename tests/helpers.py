@@ -58,3 +58,42 @@ class WorkerProcess:
 
 def registered_workers(client: redis.Redis, namespace: str) -> list[str]:
     return sorted(w.decode() for w in client.smembers(f"{namespace}:workers"))
+
+
+def child_pids(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()  # noqa: SIM115 - /proc, tiny
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+def is_fork_server(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return b"resqplug.worker.forkserver" in f.read()
+    except OSError:
+        return False
+
+
+def fork_server_pids(worker_pid: int) -> list[int]:
+    return [p for p in child_pids(worker_pid) if is_fork_server(p)]
+
+
+def job_parents(worker_pid: int) -> set[int]:
+    """The processes that fork a fork-mode worker's job children: its fork
+    server, or the worker itself."""
+    return {worker_pid, *fork_server_pids(worker_pid)}
+
+
+def job_children(worker_pid: int) -> list[int]:
+    """A fork-mode worker's job children (not its fork server)."""
+    return [
+        p for parent in job_parents(worker_pid) for p in child_pids(parent) if not is_fork_server(p)
+    ]

@@ -113,13 +113,17 @@ def test_max_jobs_per_child_reuses_a_child_then_replaces_it(resq, redis_url, nam
     assert str(worker.pid) not in pids
 
 
-def test_fork_mode_runs_each_job_in_a_fresh_child(resq, redis_url, namespace):
+@pytest.mark.parametrize("fork_server", ["1", "0"])
+def test_fork_mode_runs_each_job_in_a_fresh_child(resq, redis_url, namespace, fork_server):
     resq.enqueue_many(wj.WRecord, [(i,) for i in range(4)])
-    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst")
+    env = {"RESQPLUG_FORK_SERVER": fork_server}
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst", extra_env=env)
     assert worker.wait() == 0
     pids = listed(resq, "pids")
     assert len({p.split(":")[0] for p in pids}) == 4
-    assert {p.split(":")[1] for p in pids} == {str(worker.pid)}
+    parents = {p.split(":")[1] for p in pids}
+    assert len(parents) == 1  # the fork server, or the worker itself without one
+    assert (parents == {str(worker.pid)}) == (fork_server == "0")
 
 
 def test_killed_child_fails_its_job_and_the_worker_goes_on(resq, redis_url, namespace):

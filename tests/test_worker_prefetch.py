@@ -4,13 +4,12 @@ once, whether the child started it or the parent took it back."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 
 import pytest
 import worker_jobs as wj
-from helpers import WorkerProcess, env, resqplug_cmd, wait_for
+from helpers import WorkerProcess, env, job_children, resqplug_cmd, wait_for
 
 import resqplug
 
@@ -101,26 +100,38 @@ def test_quit_amid_hand_overs_runs_every_job_exactly_once(resq, redis_url, names
     assert set(run_counts(resq).values()) == {1}
 
 
+@pytest.mark.parametrize("fork_server", ["1", "0"])
 @pytest.mark.parametrize("per_child", [1, 4])
-def test_fork_hooks_run_in_the_parent_and_in_each_child_with_its_job(
-    resq, redis_url, namespace, per_child
+def test_fork_hooks_run_in_the_forking_process_and_in_each_child_with_its_job(
+    resq, redis_url, namespace, per_child, fork_server
 ):
     ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(24)])
     args = ["--burst", "--fork", "--max-jobs-per-child", str(per_child)]
     worker = WorkerProcess(
-        redis_url, namespace, "-q", "work", *args, "--app", "worker_fork_hooks", extra_env=CORE_ONLY
+        redis_url,
+        namespace,
+        "-q",
+        "work",
+        *args,
+        "--app",
+        "worker_fork_hooks",
+        extra_env={**CORE_ONLY, "RESQPLUG_FORK_SERVER": fork_server},
     )
     assert worker.wait() == 0
     assert sorted(listed(resq, "done")) == sorted(ids)
     before = [entry.split(":") for entry in listed(resq, "before_fork")]
     after = [entry.split(":") for entry in listed(resq, "after_fork")]
-    assert {pid for pid, _ in before} == {str(worker.pid)}
+    # before_fork runs in the process that forks: the fork server, or the
+    # worker itself without one; after_fork in the children of that process.
+    forkers = {pid for pid, _ in before}
+    assert len(forkers) == 1
+    assert (forkers == {str(worker.pid)}) == (fork_server == "0")
     # after_fork runs in every child that got a job (a spare may get none),
     # with the first job that child ran; a child forked for a known job saw
     # that one in before_fork too.
     first_jobs = {child: job for child, _, job in after}
     assert len(first_jobs) == len(after) <= len(before)
-    assert {parent for _, parent, _ in after} == {str(worker.pid)}
+    assert {parent for _, parent, _ in after} == forkers
     assert set(first_jobs.values()) <= set(ids)
     assert {job for _, job in before if job != "-"} <= set(first_jobs.values())
 
@@ -147,26 +158,12 @@ def test_the_parents_warm_up_before_forking_is_seen_by_no_hook_stat_or_log(
     assert done.stderr.count("done WRecord") == 6, done.stderr
 
 
-def child_pids(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = open(f"/proc/{entry}/stat").read()  # noqa: SIM115 - /proc, tiny
-            except OSError:
-                continue
-            if int(stat.rpartition(")")[2].split()[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads /proc")
 def test_an_idle_fork_worker_lets_the_children_it_forked_ahead_go(resq, redis_url, namespace):
     worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=CORE_ONLY)
     try:
         resq.enqueue_many(wj.WRecord, [(i,) for i in range(10)])
         wait_for(lambda: len(listed(resq, "done")) == 10, what="10 jobs done")
-        wait_for(lambda: child_pids(worker.pid) == [], timeout=5, what="no children while idle")
+        wait_for(lambda: job_children(worker.pid) == [], timeout=5, what="no children while idle")
         resq.enqueue(wj.WRecord, 10)  # and the next job still runs
         wait_for(lambda: len(listed(resq, "done")) == 11, what="the job after the idle time")
     finally:

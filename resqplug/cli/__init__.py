@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from ..config import LOG_FORMAT
 from ..errors import (
     ConfigError,
     ConnectionError,
@@ -48,7 +49,7 @@ def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(
         level=level,
-        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+        format=LOG_FORMAT,
         stream=sys.stderr,
     )
 

@@ -10,23 +10,23 @@ import click
 
 from ..errors import ConfigError
 from ..worker.inflight import parse_queues
-from ..worker.worker import Worker, WorkerOptions
+from ..worker.options import WorkerOptions
+from ..worker.worker import Worker
 from . import cli, client
 
 
-def load_apps(apps: str | None) -> None:
-    """Import the user's job modules (named on the command line, never by a payload)."""
-    if not apps:
-        return
-    if os.getcwd() not in sys.path:
+def load_apps(apps: str | None) -> list[str]:
+    """Import the user's job modules (named on the command line, never by a
+    payload); returns their names."""
+    names = [a.strip() for a in (apps or "").split(",") if a.strip()]
+    if names and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    for name in (a.strip() for a in apps.split(",")):
-        if not name:
-            continue
+    for name in names:
         try:
             importlib.import_module(name)
         except ImportError as exc:
             raise ConfigError(f"cannot import --app module {name!r}: {exc}") from None
+    return names
 
 
 def worker_options(**kw: object) -> WorkerOptions:
@@ -124,8 +124,8 @@ def common(fn: click.decorators.FC) -> click.decorators.FC:
 @common
 def work(app: str | None, **kw: object) -> None:
     """Run one worker."""
-    load_apps(app)
-    worker = Worker(client(), worker_options(**kw))
+    apps = load_apps(app)
+    worker = Worker(client(), worker_options(apps=apps, **kw))
     sys.exit(worker.work())
 
 
@@ -136,7 +136,7 @@ def workers(count: int, app: str | None, **kw: object) -> None:
     """Run COUNT workers under one supervisor that restarts any that die."""
     from ..worker.supervisor import Supervisor
 
-    load_apps(app)
-    options = worker_options(**kw)
+    apps = load_apps(app)
+    options = worker_options(apps=apps, **kw)
     client().ping()
     sys.exit(Supervisor(count, options).run())

@@ -45,6 +45,7 @@ from .child import (
 )
 from .control import TICK
 from .executors import job_timeout
+from .forkserver import ForkServer, ForkServerGone, supported
 from .taken import Ack, Taken
 from .worker import SLOW_JOB_S
 
@@ -58,13 +59,22 @@ SPARE_LINGER_S = 0.25
 REAP_AGAIN_S = 0.05
 KILL, SHUTDOWN, TIMEOUT = "kill", "shutdown", "timeout"  # why a running child is killed
 SPARES_AHEAD = 2  # children forked ahead of the jobs they will run (a child per job)
+SERVER_STARTS = 3  # fork servers started before the worker forks its children itself
 
 
 class Child:
     """The parent's handle on one job child: its pid, pipes and claim pipe."""
 
-    def __init__(self, pid: int, to_child: int, from_child: int, claims: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        pid: int,
+        to_child: int,
+        from_child: int,
+        claims: tuple[int, int],
+        server: ForkServer | None = None,
+    ) -> None:
         self.pid, self.to_child, self.from_child = pid, to_child, from_child
+        self.server = server  # the fork server that forked it, if any
         self.claim_r, self.claim_w = claims
         self.jobs = 0
         self.ahead: tuple[Taken, Job] | None = None  # handed over, not yet awaited
@@ -100,9 +110,19 @@ class Child:
         close_fds(self.to_child, self.from_child, self.claim_r, self.claim_w)
         self.to_child = self.from_child = self.claim_r = self.claim_w = -1
 
+    def exited(self) -> bool:
+        """Whether a child that has not been sent a job is gone (end of file on
+        its pipe: it writes nothing before its first job)."""
+        return bool(select.select([self.from_child], [], [], 0)[0])
+
     def reap(self) -> int:
         """Close the pipes and wait for the child; returns its wait status."""
         self.close_pipes()
+        if self.server is not None:
+            try:
+                return self.server.status(self.pid)
+            except ForkServerGone:
+                return signal.SIGKILL  # its server died, and took it along (PDEATHSIG)
         try:
             return os.waitpid(self.pid, 0)[1]
         except ChildProcessError:
@@ -127,13 +147,29 @@ class Forking:
         self.idle_since: float | None = None  # when the worker went idle with a spare
         self.preloaded: dict[int, tuple[Taken, Job | None]] = {}  # id(taken) -> its Job
         self.child_client: Resq | None = None  # the default client of every child
+        self.server: ForkServer | None = None
+        self.server_starts = 0
 
     def on_signal(self, signum: int) -> None:
         pass  # the parent polls Control between reads from the child
 
     def run(self) -> None:
-        warm_up(self.worker)
+        self.start_server()
         self.worker.loop(self.run_one)
+
+    def start_server(self) -> None:
+        """Fork children from a lean fork server when there can be one, else
+        from here (warmed up: see child.warm_up)."""
+        self.server = None
+        w = self.worker
+        if w.options.fork_server and supported() and self.server_starts < SERVER_STARTS:
+            self.server_starts += 1
+            try:
+                self.server = ForkServer.start(w)
+                return
+            except ForkServerGone as exc:
+                log.warning("no fork server (%s): the worker forks its job children itself", exc)
+        warm_up(w)
 
     def idle(self, wait: float) -> float:
         """Idle: keep a spare child SPARE_LINGER_S after the last job (jobs often
@@ -156,14 +192,19 @@ class Forking:
     def drop_spares(self) -> None:
         self.idle_since = None
         while self.spares:
-            spare = self.spares.popleft()
-            spare.close_pipes()
-            self.exiting.append(spare.pid)
+            self.let_go(self.spares.popleft())
+
+    def let_go(self, child: Child) -> None:
+        """Close a child's pipes (it exits at end of file) and have it reaped:
+        by its fork server, or here later."""
+        child.close_pipes()
+        if child.server is None:
+            self.exiting.append(child.pid)
 
     def take_spare(self) -> Child | None:
         spare = self.spares.popleft() if self.spares else None
-        if spare is not None and os.waitpid(spare.pid, os.WNOHANG)[0] != 0:
-            spare.close_pipes()  # it died before it got a job; fork another
+        if spare is not None and spare.exited():
+            self.let_go(spare)  # it died before it got a job; fork another
             return None
         return spare
 
@@ -171,9 +212,11 @@ class Forking:
         self.drop_spares()
         if self.child is not None:
             # A closed pipe tells the child to exit; wait for it like a retired one.
-            self.child.close_pipes()
-            self.exiting.append(self.child.pid)
+            self.let_go(self.child)
             self.child = None
+        if self.server is not None:
+            self.server.close()  # it waits for its children
+            self.server = None
         deadline = time.monotonic() + 5
         while self.exiting and time.monotonic() < deadline:
             self.reap_exited()
@@ -237,7 +280,7 @@ class Forking:
         if isinstance(loaded, Ack):
             return loaded
         if self.child is None:
-            self.child = self.take_spare() or self.spawn(loaded)
+            self.child = self.take_spare() or self.spawn(loaded, taken=taken)
         return loaded, RUN + job_frame(taken)
 
     def fork_ahead(self) -> None:
@@ -387,27 +430,68 @@ class Forking:
         """The child ran its quota and exits by itself; reap it later, so the next
         fork does not wait for this one's teardown."""
         if self.child is not None:
-            self.child.close_pipes()
-            self.exiting.append(self.child.pid)
+            self.let_go(self.child)
             self.child = None
 
-    def spawn(self, job: Job | None, bound: tuple[Taken, Job] | None = None) -> Child:
-        """Fork a child. ``job`` is the job it is forked for, or None for a spare;
-        ``bound``: a job it has from birth and runs when it is sent GO."""
-        w = self.worker
+    def spawn(
+        self, job: Job | None, bound: tuple[Taken, Job] | None = None, taken: Taken | None = None
+    ) -> Child:
+        """Fork a child. ``job`` is the job it is forked for (``taken``), or None
+        for a spare; ``bound``: a job it has from birth and runs when sent GO."""
         self.reap_exited()
-        w.plugins.call_each("before_fork", worker=w, job=job)
-        gc.freeze()  # keep the collector from touching (and copying) inherited pages
         down_r, down_w = os.pipe()
         up_r, up_w = os.pipe()
         claims = os.pipe()
         os.set_blocking(claims[0], False)  # one open file: non-blocking on both sides
         os.set_blocking(down_w, False)  # hand-overs must never block the parent
+        try:
+            pid, bound = self.fork_child(job, bound, taken, (down_r, up_w, claims[0]), claims[1])
+        except BaseException:
+            close_fds(down_w, up_r, *claims)
+            raise
+        finally:
+            close_fds(down_r, up_w)
+        child = Child(pid, down_w, up_r, claims, self.server)
+        child.bound = bound
+        return child
+
+    def fork_child(
+        self,
+        job: Job | None,
+        bound: tuple[Taken, Job] | None,
+        taken: Taken | None,
+        fds: tuple[int, int, int],
+        claim_w: int,
+    ) -> tuple[int, tuple[Taken, Job] | None]:
+        """Fork by the fork server (starting another if it is gone), else here.
+        Returns the pid and the job it has from birth (the server may refuse
+        one it could not load, or one too big to send)."""
+        while self.server is not None:
+            try:
+                subject = bound[0] if bound is not None else taken
+                pid, is_bound = self.server.fork(subject, bound is not None, fds)
+                return pid, bound if is_bound else None
+            except ForkServerGone as exc:
+                log.warning("the fork server is gone (%s); starting another", exc)
+                self.server.close(timeout=1.0)
+                self.start_server()
+        return self.fork_here(job, bound, fds, claim_w), bound
+
+    def fork_here(
+        self,
+        job: Job | None,
+        bound: tuple[Taken, Job] | None,
+        fds: tuple[int, int, int],
+        claim_w: int,
+    ) -> int:
+        w = self.worker
+        w.plugins.call_each("before_fork", worker=w, job=job)
+        gc.freeze()  # keep the collector from touching (and copying) inherited pages
         # Built here: every object a child does not have to make is a page it
         # does not copy.
         if self.child_client is None:
             self.child_client = w.client.clone()
-        loop = ChildLoop(w, os.getpid(), down_r, up_w, claims[0], self.child_client, bound)
+        loop = ChildLoop(w, os.getpid(), *fds, self.child_client, bound)
         others = [c for c in (self.child, *self.spares) if c is not None]
         pid = os.fork()
         if pid == 0:
@@ -415,15 +499,12 @@ class Forking:
             try:
                 for other in others:
                     other.close_pipes()  # else a sibling's pipe never reaches EOF
-                close_fds(down_w, up_r, claims[1])
+                close_fds(claim_w)
                 code = loop.run()
             except BaseException:
                 log.exception("child crashed")
             finally:
                 os._exit(code)
-        close_fds(down_r, up_w)
         with contextlib.suppress(OSError):  # the child already did it, or exited
             os.setpgid(pid, pid)
-        child = Child(pid, down_w, up_r, claims)
-        child.bound = bound
-        return child
+        return pid

@@ -25,7 +25,6 @@ from .taken import Ack, Taken
 
 log = logging.getLogger("resqplug.reaper")
 
-DEFAULT_MAX_RECOVERIES = 3
 # Short: a reaper killed mid-pass must not stop reaping for long. Two passes at
 # once are safe anyway (each move checks its entry is still there).
 LOCK_MS = 5_000

@@ -12,7 +12,8 @@ from types import FrameType
 
 from .. import config
 from .child import die_with_parent
-from .worker import Worker, WorkerOptions
+from .options import WorkerOptions
+from .worker import Worker
 
 log = logging.getLogger("resqplug.supervisor")
 

@@ -13,7 +13,6 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import redis.exceptions as rex
 
@@ -23,8 +22,9 @@ from ..connection import check_server_version, translated
 from ..errors import ConnectionError as ResqplugConnectionError
 from .control import Backoff, Control, Signals
 from .inflight import InFlight
+from .options import WorkerOptions
 from .processor import Processor
-from .reaper import DEFAULT_MAX_RECOVERIES, LOCK_MS, Reaper
+from .reaper import LOCK_MS, Reaper
 from .registry import WorkerRegistry, make_worker_id
 from .taken import Ack, Taken
 
@@ -38,28 +38,6 @@ FAST_JOB_S = 0.01  # jobs faster than this are fetched in growing batches
 ACK_EVERY_S = 0.05
 TICK_S = 0.5
 ORPHAN_CHECK_S = 1.0  # an idle worker looks for orphans in its in-flight list this often
-
-
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value else default
-
-
-@dataclass
-class WorkerOptions:
-    queues: list[str]
-    mode: str = "fork" if hasattr(os, "fork") else "nofork"
-    threads: int = 4
-    max_jobs_per_child: int = 1
-    burst: bool = False
-    job_timeout: float | None = None
-    timeout_grace: float = 5.0
-    shutdown_timeout: float = 25.0
-    heartbeat_s: float = field(default_factory=lambda: _env_float("RESQPLUG_HEARTBEAT_S", 5.0))
-    dead_after_s: float = field(default_factory=lambda: _env_float("RESQPLUG_DEAD_AFTER_S", 60.0))
-    max_recoveries: int = DEFAULT_MAX_RECOVERIES
-    wait_timeout: float = 1.0
-    max_batch: int = 50
 
 
 class Worker:

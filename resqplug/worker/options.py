@@ -1,0 +1,35 @@
+"""A worker's settings (no Redis here: the fork server reads them too)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+DEFAULT_MAX_RECOVERIES = 3
+FORK_SERVER_ENV = "RESQPLUG_FORK_SERVER"  # "0": fork job children from the worker itself
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+@dataclass
+class WorkerOptions:
+    queues: list[str]
+    mode: str = "fork" if hasattr(os, "fork") else "nofork"
+    threads: int = 4
+    max_jobs_per_child: int = 1
+    fork_server: bool = field(
+        default_factory=lambda: os.environ.get("RESQPLUG_FORK_SERVER", "1") != "0"
+    )
+    apps: list[str] = field(default_factory=list)  # the --app modules, for the fork server
+    burst: bool = False
+    job_timeout: float | None = None
+    timeout_grace: float = 5.0
+    shutdown_timeout: float = 25.0
+    heartbeat_s: float = field(default_factory=lambda: _env_float("RESQPLUG_HEARTBEAT_S", 5.0))
+    dead_after_s: float = field(default_factory=lambda: _env_float("RESQPLUG_DEAD_AFTER_S", 60.0))
+    max_recoveries: int = DEFAULT_MAX_RECOVERIES
+    wait_timeout: float = 1.0
+    max_batch: int = 50

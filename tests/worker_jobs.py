@@ -130,3 +130,15 @@ class WStubborn(resqplug.Job):
         while time.monotonic() < end:
             with contextlib.suppress(resqplug.JobTimeout):
                 time.sleep(0.05)
+
+
+class WClientLoaded(resqplug.Job):
+    """Records whether its process had the Redis client loaded before it ran."""
+
+    queue = "work"
+
+    def perform(self, *args: object) -> None:
+        import sys
+
+        loaded = "redis" in sys.modules
+        _redis().rpush(key("client_loaded"), f"{self.id}:{int(loaded)}")

@@ -1,0 +1,105 @@
+"""The fork server: fork-mode job children are forked by a lean process of the
+worker's, which loads the Redis client only once jobs need it. Real worker
+processes, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import worker_jobs as wj
+from helpers import WorkerProcess, child_pids, fork_server_pids, job_children, wait_for
+
+import resqplug
+
+CORE_ONLY = {"RESQPLUG_DISABLE_PLUGINS": "retry,scheduler,loner,status,cleaner"}
+
+
+def listed(resq: resqplug.Resq, name: str) -> list[str]:
+    return [x.decode() for x in resq.redis.lrange(resq.keys.plugin("test", name), 0, -1)]
+
+
+def test_the_job_side_of_resqplug_imports_no_redis_client() -> None:
+    code = (
+        "import sys, resqplug, resqplug.worker.forkserver, resqplug.worker.child\n"
+        "assert 'redis' not in sys.modules, sorted(m for m in sys.modules if 'redis' in m)\n"
+        "assert resqplug.Resq.__module__ == 'resqplug.client'\n"
+        "assert 'redis' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_server_loads_the_redis_client_once_a_child_needed_it(resq, redis_url, namespace):
+    ids = resq.enqueue_many(wj.WClientLoaded, [(i,) for i in range(8)])
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst", extra_env=CORE_ONLY)
+    assert worker.wait() == 0, worker.output()
+    loaded = dict(entry.split(":") for entry in listed(resq, "client_loaded"))
+    assert sorted(loaded) == sorted(ids)
+    assert loaded[ids[0]] == "0"  # the first child imported it itself ...
+    assert loaded[ids[-1]] == "1"  # ... and later ones inherited it from the server
+
+
+def test_a_running_worker_has_one_fork_server_and_no_idle_children(resq, redis_url, namespace):
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=CORE_ONLY)
+    try:
+        resq.enqueue_many(wj.WRecord, [(i,) for i in range(5)])
+        wait_for(lambda: len(listed(resq, "done")) == 5, what="5 jobs done")
+        assert len(fork_server_pids(worker.pid)) == 1
+        parents = {int(p.split(":")[1]) for p in listed(resq, "pids")}
+        assert parents == set(fork_server_pids(worker.pid))
+        wait_for(lambda: job_children(worker.pid) == [], timeout=5, what="no children while idle")
+    finally:
+        worker.stop()
+
+
+def test_a_killed_fork_server_fails_the_running_job_and_another_takes_over(
+    resq, redis_url, namespace
+):
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=CORE_ONLY)
+    try:
+        slow = resq.enqueue(wj.WSleep, 30)
+        wait_for(lambda: listed(resq, "started") == [slow], what="the slow job started")
+        server = fork_server_pids(worker.pid)[0]
+        os.kill(server, signal.SIGKILL)
+        wait_for(lambda: resq.failures.count() == 1, what="the slow job failed")
+        assert "killed by signal 9" in resq.failures.get(slow)["error"]
+        after = resq.enqueue(wj.WRecord, 1)
+        wait_for(lambda: listed(resq, "done") == [after], what="the next job done")
+        assert worker.proc.poll() is None
+        assert fork_server_pids(worker.pid) not in ([], [server])
+    finally:
+        worker.stop()
+
+
+def test_a_killed_worker_takes_its_fork_server_and_children_along(resq, redis_url, namespace):
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=CORE_ONLY)
+    slow = resq.enqueue(wj.WSleep, 30)
+    wait_for(lambda: listed(resq, "started") == [slow], what="the slow job started")
+    server = fork_server_pids(worker.pid)[0]
+    children = child_pids(server)
+    assert children
+    worker.signal(signal.SIGKILL)
+    worker.wait()
+    wait_for(lambda: all(gone(p) for p in (server, *children)), timeout=5, what="all gone")
+
+
+def test_without_a_usable_fork_server_the_worker_forks_itself(resq, redis_url, namespace):
+    ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(3)])
+    worker = WorkerProcess(
+        redis_url, namespace, "-q", "work", "--burst", "--app", "worker_jobs_no_server"
+    )
+    assert worker.wait() == 0
+    assert sorted(listed(resq, "done")) == sorted(ids)
+    assert {p.split(":")[1] for p in listed(resq, "pids")} == {str(worker.pid)}
+    assert "no fork server (ImportError: this module does not load" in worker.output()
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True

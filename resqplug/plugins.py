@@ -127,6 +127,27 @@ class Plugins:
                 self.pm.unregister(name=name)
                 self._forget()
 
+    def entry_point_specs(self) -> list[tuple[str, str]]:
+        """(name, "module:attr") of each loaded entry-point plugin, so another
+        process can load the same ones without reading package metadata."""
+        specs = []
+        for _, dist in self.pm.list_plugin_distinfo():
+            for ep in dist.entry_points:
+                if ep.group == ENTRY_POINT_GROUP and self.pm.get_plugin(ep.name) is not None:
+                    specs.append((ep.name, ep.value))
+        return list(dict.fromkeys(specs))
+
+    def load_specs(self, specs: Iterable[tuple[str, str]]) -> None:
+        """Register plugins named as by entry_point_specs (another process's)."""
+        import importlib
+
+        for name, value in specs:
+            module, _, attr = value.partition(":")
+            plugin: Any = importlib.import_module(module.strip())
+            for part in filter(None, attr.strip().split(".")):
+                plugin = getattr(plugin, part)
+            self.register(plugin, name=name)
+
     def names(self) -> list[str]:
         return [n for n, p in self.pm.list_name_plugin() if p is not None]
 
@@ -235,6 +256,14 @@ def get_plugins() -> Plugins:
             if _plugins is None:
                 _plugins = Plugins(disabled=disabled_from_env())
     return _plugins
+
+
+def use_plugins(plugins: Plugins) -> None:
+    """Make ``plugins`` the process-wide manager (a fork server, which builds
+    its own from the worker's list instead of reading package metadata)."""
+    global _plugins
+    with _plugins_lock:
+        _plugins = plugins
 
 
 def reset_plugins() -> None:

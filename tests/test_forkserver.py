@@ -13,6 +13,7 @@ import worker_jobs as wj
 from helpers import WorkerProcess, child_pids, fork_server_pids, job_children, wait_for
 
 import resqplug
+from resqplug.plugins import Plugins
 
 CORE_ONLY = {"RESQPLUG_DISABLE_PLUGINS": "retry,scheduler,loner,status,cleaner"}
 
@@ -103,3 +104,19 @@ def gone(pid: int) -> bool:
             return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
     except FileNotFoundError:
         return True
+
+
+def test_the_server_loads_the_same_entry_point_plugins_without_package_metadata(
+    resq, redis_url, namespace
+):
+    installed = resqplug.get_plugins().entry_point_specs()
+    assert {name for name, _ in installed} >= {"retry", "status"}  # the dev set-up has them all
+    fresh = Plugins(load_entry_points=False)
+    fresh.load_specs(installed)
+    assert sorted(fresh.names()) == sorted(resqplug.get_plugins().names())
+    ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(3)])
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst")
+    assert worker.wait() == 0
+    assert sorted(listed(resq, "done")) == sorted(ids)
+    assert str(worker.pid) not in {p.split(":")[1] for p in listed(resq, "pids")}
+    assert "no fork server" not in worker.output()

@@ -28,7 +28,6 @@ import select
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 from collections import OrderedDict
@@ -41,6 +40,8 @@ from .child import ChildLoop
 from .taken import entry_to_taken
 
 if TYPE_CHECKING:
+    import subprocess
+
     from ..job import Job
     from ..plugins import Plugins
     from .options import WorkerOptions
@@ -89,6 +90,8 @@ class ForkServer:
     def start(cls, worker: Worker) -> ForkServer:
         """Start a fork server for ``worker``; ForkServerGone if it cannot run
         every job class and plugin the worker has."""
+        import subprocess  # here: the server itself has no use for it
+
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         cmd = [sys.executable, "-m", SERVER_MODULE, str(theirs.fileno())]
         proc = subprocess.Popen(
@@ -143,6 +146,8 @@ class ForkServer:
     def close(self, timeout: float = 10.0) -> None:
         """End the server: it waits for its children (whose pipes the worker has
         closed), then exits."""
+        import subprocess
+
         self.sock.close()
         try:
             self.proc.wait(timeout)
@@ -160,6 +165,7 @@ def server_config(worker: Worker) -> dict[str, Any]:
         "max_jobs_per_child": options.max_jobs_per_child,
         "job_timeout": options.job_timeout,
         "modules": modules_to_load(worker),
+        "entry_points": worker.plugins.entry_point_specs(),
         "path": sys.path,
         "url": client.url,
         "namespace": client.namespace,
@@ -342,7 +348,7 @@ def load_modules(names: list[str]) -> None:
 
 def main(fd: int) -> int:
     from .. import config
-    from ..plugins import get_plugins
+    from ..plugins import Plugins, disabled_from_env, use_plugins
     from .child import die_with_parent, warm_up
 
     sock = socket.socket(fileno=fd)
@@ -352,8 +358,13 @@ def main(fd: int) -> int:
     sys.path[:] = cfg["path"]
     config.preset(cfg["url"], cfg["namespace"], cfg["backend"], cfg["max_payload_bytes"])
     try:
+        # The worker's entry-point plugins by name: importlib.metadata, which
+        # finds them, would be a quarter of this process's memory.
+        plugins = Plugins(load_entry_points=False, disabled=disabled_from_env())
+        plugins.load_specs(cfg["entry_points"])
+        use_plugins(plugins)
         load_modules(cfg["modules"])
-        worker = ServerWorker(cfg, get_plugins())
+        worker = ServerWorker(cfg, plugins)
         warm_up(worker)  # type: ignore[arg-type]
     except Exception as exc:
         sock.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())

@@ -16,6 +16,7 @@ import resqplug
 from resqplug.plugins import Plugins
 
 CORE_ONLY = {"RESQPLUG_DISABLE_PLUGINS": "retry,scheduler,loner,status,cleaner"}
+ALWAYS = {**CORE_ONLY, "RESQPLUG_FORK_SERVER": "always"}
 
 
 def listed(resq: resqplug.Resq, name: str) -> list[str]:
@@ -35,7 +36,7 @@ def test_the_job_side_of_resqplug_imports_no_redis_client() -> None:
 
 def test_the_server_loads_the_redis_client_once_a_child_needed_it(resq, redis_url, namespace):
     ids = resq.enqueue_many(wj.WClientLoaded, [(i,) for i in range(8)])
-    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst", extra_env=CORE_ONLY)
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst", extra_env=ALWAYS)
     assert worker.wait() == 0, worker.output()
     loaded = dict(entry.split(":") for entry in listed(resq, "client_loaded"))
     assert sorted(loaded) == sorted(ids)
@@ -43,8 +44,27 @@ def test_the_server_loads_the_redis_client_once_a_child_needed_it(resq, redis_ur
     assert loaded[ids[-1]] == "1"  # ... and later ones inherited it from the server
 
 
-def test_a_running_worker_has_one_fork_server_and_no_idle_children(resq, redis_url, namespace):
-    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=CORE_ONLY)
+def test_a_backlog_starts_the_fork_server_and_idleness_stops_it(resq, redis_url, namespace):
+    idle_1s = {**CORE_ONLY, "RESQPLUG_FORK_SERVER_IDLE_S": "1"}
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=idle_1s)
+    try:
+        one = resq.enqueue(wj.WRecord, 0)
+        wait_for(lambda: listed(resq, "done") == [one], what="a single job done")
+        assert fork_server_pids(worker.pid) == []  # no backlog: forked by the worker
+        resq.enqueue_many(wj.WRecord, [(i,) for i in range(1, 200)])
+        wait_for(lambda: len(listed(resq, "done")) == 200, timeout=30, what="the backlog done")
+        servers = {int(p.split(":")[1]) for p in listed(resq, "pids")} - {worker.pid}
+        assert len(servers) == 1  # later children came from one fork server
+        wait_for(lambda: child_pids(worker.pid) == [], timeout=5, what="idle: one process")
+        last = resq.enqueue(wj.WRecord, 200)
+        wait_for(lambda: len(listed(resq, "done")) == 201, what="the job after the idle time")
+        assert listed(resq, "done")[-1] == last
+    finally:
+        worker.stop()
+
+
+def test_a_fork_server_has_no_children_while_idle(resq, redis_url, namespace):
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=ALWAYS)
     try:
         resq.enqueue_many(wj.WRecord, [(i,) for i in range(5)])
         wait_for(lambda: len(listed(resq, "done")) == 5, what="5 jobs done")
@@ -59,7 +79,7 @@ def test_a_running_worker_has_one_fork_server_and_no_idle_children(resq, redis_u
 def test_a_killed_fork_server_fails_the_running_job_and_another_takes_over(
     resq, redis_url, namespace
 ):
-    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=CORE_ONLY)
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=ALWAYS)
     try:
         slow = resq.enqueue(wj.WSleep, 30)
         wait_for(lambda: listed(resq, "started") == [slow], what="the slow job started")
@@ -76,7 +96,7 @@ def test_a_killed_fork_server_fails_the_running_job_and_another_takes_over(
 
 
 def test_a_killed_worker_takes_its_fork_server_and_children_along(resq, redis_url, namespace):
-    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=CORE_ONLY)
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=ALWAYS)
     slow = resq.enqueue(wj.WSleep, 30)
     wait_for(lambda: listed(resq, "started") == [slow], what="the slow job started")
     server = fork_server_pids(worker.pid)[0]
@@ -90,7 +110,14 @@ def test_a_killed_worker_takes_its_fork_server_and_children_along(resq, redis_ur
 def test_without_a_usable_fork_server_the_worker_forks_itself(resq, redis_url, namespace):
     ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(3)])
     worker = WorkerProcess(
-        redis_url, namespace, "-q", "work", "--burst", "--app", "worker_jobs_no_server"
+        redis_url,
+        namespace,
+        "-q",
+        "work",
+        "--burst",
+        "--app",
+        "worker_jobs_no_server",
+        extra_env={"RESQPLUG_FORK_SERVER": "always"},
     )
     assert worker.wait() == 0
     assert sorted(listed(resq, "done")) == sorted(ids)
@@ -115,7 +142,8 @@ def test_the_server_loads_the_same_entry_point_plugins_without_package_metadata(
     fresh.load_specs(installed)
     assert sorted(fresh.names()) == sorted(resqplug.get_plugins().names())
     ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(3)])
-    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst")
+    all_plugins = {"RESQPLUG_FORK_SERVER": "always"}
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst", extra_env=all_plugins)
     assert worker.wait() == 0
     assert sorted(listed(resq, "done")) == sorted(ids)
     assert str(worker.pid) not in {p.split(":")[1] for p in listed(resq, "pids")}

@@ -45,7 +45,7 @@ from .child import (
 )
 from .control import TICK
 from .executors import job_timeout
-from .forkserver import ForkServer, ForkServerGone, supported
+from .forkserver import START_TIMEOUT_S, ForkServer, ForkServerGone, supported
 from .taken import Ack, Taken
 from .worker import SLOW_JOB_S
 
@@ -149,27 +149,52 @@ class Forking:
         self.child_client: Resq | None = None  # the default client of every child
         self.server: ForkServer | None = None
         self.server_starts = 0
+        self.last_job_at = time.monotonic()
 
     def on_signal(self, signum: int) -> None:
         pass  # the parent polls Control between reads from the child
 
     def run(self) -> None:
-        self.start_server()
+        warm_up(self.worker)  # children can always be forked here
+        if self.worker.options.fork_server == "always":
+            self.launch_server(wait=START_TIMEOUT_S)
         self.worker.loop(self.run_one)
 
-    def start_server(self) -> None:
-        """Fork children from a lean fork server when there can be one, else
-        from here (warmed up: see child.warm_up)."""
-        self.server = None
+    def launch_server(self, wait: float = 0.0) -> None:
+        """Start a fork server, unless there can be none. It is used once ready
+        (at most ``wait`` from now); until then children are forked here."""
         w = self.worker
-        if w.options.fork_server and supported() and self.server_starts < SERVER_STARTS:
-            self.server_starts += 1
-            try:
-                self.server = ForkServer.start(w)
-                return
-            except ForkServerGone as exc:
-                log.warning("no fork server (%s): the worker forks its job children itself", exc)
-        warm_up(w)
+        if w.options.fork_server == "never" or not supported():
+            return
+        if self.server is not None or self.server_starts >= SERVER_STARTS:
+            return
+        self.server_starts += 1
+        try:
+            self.server = ForkServer.launch(w)
+        except ForkServerGone as exc:
+            self.no_server(exc)
+            return
+        if wait:
+            self.ready_server(wait)
+
+    def ready_server(self, wait: float = 0.0) -> ForkServer | None:
+        try:
+            return self.server if self.server is not None and self.server.poll(wait) else None
+        except ForkServerGone as exc:
+            self.no_server(exc)
+            return None
+
+    def no_server(self, exc: ForkServerGone) -> None:
+        """A server that cannot start (or load the worker's jobs) will not later."""
+        log.warning("no fork server (%s): the worker forks its job children itself", exc)
+        self.server, self.server_starts = None, SERVER_STARTS
+
+    def stop_server(self) -> None:
+        self.drop_spares()  # its children
+        if self.server is not None:
+            self.server.close()  # it waits for its children
+            self.server = None
+            self.server_starts = 0
 
     def idle(self, wait: float) -> float:
         """Idle: keep a spare child SPARE_LINGER_S after the last job (jobs often
@@ -177,6 +202,9 @@ class Forking:
         then let them go and reap them, so an idle worker is one process.
         Returns how long the worker may wait for work before calling again."""
         self.reap_exited()
+        idle_for = time.monotonic() - self.last_job_at
+        if self.server is not None and idle_for >= self.worker.options.fork_server_idle_s:
+            self.stop_server()  # an idle worker is one process
         if not self.spares:
             # Come back soon for children still exiting: an idle worker has none.
             return min(wait, REAP_AGAIN_S) if self.exiting else wait
@@ -240,7 +268,9 @@ class Forking:
 
     def run_one(self, taken: Taken, upcoming: Taken | None) -> Ack | None:
         w = self.worker
-        self.idle_since = None
+        self.idle_since, self.last_job_at = None, time.monotonic()
+        if w.queued and w.options.fork_server == "auto":
+            self.launch_server()  # a backlog: fork from a lean server once it is up
         found = self.child_for(taken)
         if isinstance(found, Ack):
             return found
@@ -445,13 +475,13 @@ class Forking:
         os.set_blocking(claims[0], False)  # one open file: non-blocking on both sides
         os.set_blocking(down_w, False)  # hand-overs must never block the parent
         try:
-            pid, bound = self.fork_child(job, bound, taken, (down_r, up_w, claims[0]), claims[1])
+            pid, bound, server = self.fork_child(job, bound, taken, (down_r, up_w, *claims))
         except BaseException:
             close_fds(down_w, up_r, *claims)
             raise
         finally:
             close_fds(down_r, up_w)
-        child = Child(pid, down_w, up_r, claims, self.server)
+        child = Child(pid, down_w, up_r, claims, server)
         child.bound = bound
         return child
 
@@ -460,22 +490,25 @@ class Forking:
         job: Job | None,
         bound: tuple[Taken, Job] | None,
         taken: Taken | None,
-        fds: tuple[int, int, int],
-        claim_w: int,
-    ) -> tuple[int, tuple[Taken, Job] | None]:
-        """Fork by the fork server (starting another if it is gone), else here.
-        Returns the pid and the job it has from birth (the server may refuse
-        one it could not load, or one too big to send)."""
-        while self.server is not None:
+        fds: tuple[int, int, int, int],
+    ) -> tuple[int, tuple[Taken, Job] | None, ForkServer | None]:
+        """Fork by the fork server if it is ready (starting another if it is
+        gone), else here. ``fds``: the child's reader and writer, and both
+        ends of the claim pipe. Returns the pid, the job it has from birth (the
+        server may refuse one it could not load, or one too big to send), and
+        the server that forked it (None: this process did)."""
+        server = self.ready_server()
+        if server is not None:
             try:
                 subject = bound[0] if bound is not None else taken
-                pid, is_bound = self.server.fork(subject, bound is not None, fds)
-                return pid, bound if is_bound else None
+                pid, is_bound = server.fork(subject, bound is not None, fds[:3])
+                return pid, bound if is_bound else None, server
             except ForkServerGone as exc:
                 log.warning("the fork server is gone (%s); starting another", exc)
-                self.server.close(timeout=1.0)
-                self.start_server()
-        return self.fork_here(job, bound, fds, claim_w), bound
+                server.close(timeout=1.0)
+                self.server = None
+                self.launch_server()  # this child is forked here, later ones there
+        return self.fork_here(job, bound, fds[:3], fds[3]), bound, None
 
     def fork_here(
         self,
@@ -493,13 +526,14 @@ class Forking:
             self.child_client = w.client.clone()
         loop = ChildLoop(w, os.getpid(), *fds, self.child_client, bound)
         others = [c for c in (self.child, *self.spares) if c is not None]
+        server_fd = self.server.sock.fileno() if self.server is not None else -1
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
                 for other in others:
                     other.close_pipes()  # else a sibling's pipe never reaches EOF
-                close_fds(claim_w)
+                close_fds(claim_w, server_fd)  # nor the server its socket
                 code = loop.run()
             except BaseException:
                 log.exception("child crashed")

@@ -81,15 +81,17 @@ def supported() -> bool:
 
 
 class ForkServer:
-    """The worker's handle on its fork server."""
+    """The worker's handle on its fork server. ``launch`` returns at once; the
+    server is ``ready`` once it has loaded the worker's jobs and plugins (the
+    worker forks its children itself meanwhile)."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket) -> None:
-        self.proc, self.sock = proc, sock
+    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket, worker: Worker) -> None:
+        self.proc, self.sock, self.worker = proc, sock, worker
+        self.ready = False
+        self.started = time.monotonic()
 
     @classmethod
-    def start(cls, worker: Worker) -> ForkServer:
-        """Start a fork server for ``worker``; ForkServerGone if it cannot run
-        every job class and plugin the worker has."""
+    def launch(cls, worker: Worker) -> ForkServer:
         import subprocess  # here: the server itself has no use for it
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -98,19 +100,34 @@ class ForkServer:
             cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True
         )
         theirs.close()
-        server = cls(proc, ours)
+        server = cls(proc, ours, worker)
         try:
             ours.sendall(json.dumps(server_config(worker)).encode())
-            ours.settimeout(START_TIMEOUT_S)
-            reply = json.loads(ours.recv(1 << 20) or b'{"error": "it exited"}')
-            ours.settimeout(None)
-            if "error" in reply:
-                raise ForkServerGone(reply["error"])
-            check_same_jobs(worker, reply)
-        except (OSError, ValueError, ForkServerGone) as exc:
+        except OSError as exc:
             server.close()
             raise ForkServerGone(str(exc)) from None
         return server
+
+    def poll(self, wait: float = 0.0) -> bool:
+        """Whether the server is ready, waiting up to ``wait`` for its greeting;
+        ForkServerGone if it failed or cannot run every job class and plugin
+        the worker has."""
+        if self.ready:
+            return True
+        try:
+            if not select.select([self.sock], [], [], wait)[0]:
+                if time.monotonic() - self.started > START_TIMEOUT_S:
+                    raise ForkServerGone(f"not ready after {START_TIMEOUT_S:.0f}s")
+                return False
+            reply = json.loads(self.sock.recv(1 << 20) or b'{"error": "it exited"}')
+            if "error" in reply:
+                raise ForkServerGone(reply["error"])
+            check_same_jobs(self.worker, reply)
+        except (OSError, ValueError, ForkServerGone) as exc:
+            self.close(timeout=1.0)
+            raise ForkServerGone(str(exc)) from None
+        self.ready = True
+        return True
 
     def fork(self, taken: Taken | None, bound: bool, fds: tuple[int, int, int]) -> tuple[int, bool]:
         """Have a child forked with the pipe ends ``fds`` (its reader, writer
@@ -148,6 +165,7 @@ class ForkServer:
         closed), then exits."""
         import subprocess
 
+        self.ready = False
         self.sock.close()
         try:
             self.proc.wait(timeout)

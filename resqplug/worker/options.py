@@ -6,7 +6,23 @@ import os
 from dataclasses import dataclass, field
 
 DEFAULT_MAX_RECOVERIES = 3
-FORK_SERVER_ENV = "RESQPLUG_FORK_SERVER"  # "0": fork job children from the worker itself
+FORK_SERVER_ENV = "RESQPLUG_FORK_SERVER"  # auto (default), always, or never (also 1 / 0)
+FORK_SERVER_POLICIES = {
+    "auto": "auto",
+    "always": "always",
+    "1": "always",
+    "never": "never",
+    "0": "never",
+}
+
+
+def _fork_server_policy() -> str:
+    value = os.environ.get(FORK_SERVER_ENV, "").strip().lower() or "auto"
+    if value not in FORK_SERVER_POLICIES:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{FORK_SERVER_ENV}={value!r}: use auto, always or never")
+    return FORK_SERVER_POLICIES[value]
 
 
 def _env_float(name: str, default: float) -> float:
@@ -20,8 +36,12 @@ class WorkerOptions:
     mode: str = "fork" if hasattr(os, "fork") else "nofork"
     threads: int = 4
     max_jobs_per_child: int = 1
-    fork_server: bool = field(
-        default_factory=lambda: os.environ.get("RESQPLUG_FORK_SERVER", "1") != "0"
+    # When job children come from a lean fork server (forkserver.py) instead of
+    # the worker: "auto" while a backlog is drained, "always", or "never".
+    fork_server: str = field(default_factory=_fork_server_policy)
+    # auto: an idle worker stops its fork server after this long.
+    fork_server_idle_s: float = field(
+        default_factory=lambda: _env_float("RESQPLUG_FORK_SERVER_IDLE_S", 10.0)
     )
     apps: list[str] = field(default_factory=list)  # the --app modules, for the fork server
     burst: bool = False

@@ -166,15 +166,20 @@ def worker_start(worker: Any) -> None:
 
 @hookspec
 def before_fork(worker: Any, job: Job) -> None:
-    """In the parent, before forking a child (fork mode only). ``job`` is the
-    job the child is forked for, or None for a spare forked ahead of its first
-    job (children are forked while the previous job runs)."""
+    """In the process that forks, just before it forks a child (fork mode
+    only): the worker's fork server while it has one (it forks the children
+    while a backlog is drained), else the worker. ``job`` is the job the child
+    is forked for, or None for a spare forked ahead of its first job (children
+    are forked while the previous job runs) or a job of more than 128 KiB sent
+    to a fork server. In a fork server ``worker`` is a stand-in with the
+    worker's ``id``, ``pid``, ``queues`` and ``options``. Errors are logged."""
 
 
 @hookspec
 def after_fork(worker: Any, job: Job) -> None:
-    """In a new child, before the first job it runs (``job``), after its Redis
-    connection was replaced. An exception fails that job."""
+    """In a new child, before the first job it runs (``job``); the child has
+    no Redis connection of its parent's (the default client is fresh). An
+    exception fails that job. ``worker`` as in ``before_fork``."""
 
 
 @hookspec

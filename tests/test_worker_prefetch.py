@@ -158,8 +158,12 @@ def test_the_parents_warm_up_before_forking_is_seen_by_no_hook_stat_or_log(
     assert done.stderr.count("done WRecord") == 6, done.stderr
 
 
-def test_an_idle_fork_worker_lets_the_children_it_forked_ahead_go(resq, redis_url, namespace):
-    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=CORE_ONLY)
+@pytest.mark.parametrize("fork_server", ["never", "auto", "always"])
+def test_an_idle_fork_worker_lets_the_children_it_forked_ahead_go(
+    resq, redis_url, namespace, fork_server
+):
+    settings = {**CORE_ONLY, "RESQPLUG_FORK_SERVER": fork_server}
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=settings)
     try:
         resq.enqueue_many(wj.WRecord, [(i,) for i in range(10)])
         wait_for(lambda: len(listed(resq, "done")) == 10, what="10 jobs done")

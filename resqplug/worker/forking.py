@@ -475,7 +475,8 @@ class Forking:
         os.set_blocking(claims[0], False)  # one open file: non-blocking on both sides
         os.set_blocking(down_w, False)  # hand-overs must never block the parent
         try:
-            pid, bound, server = self.fork_child(job, bound, taken, (down_r, up_w, *claims))
+            theirs, ours = (down_r, up_w, claims[0]), (down_w, up_r, claims[1])
+            pid, bound, server = self.fork_child(job, bound, taken, theirs, ours)
         except BaseException:
             close_fds(down_w, up_r, *claims)
             raise
@@ -490,32 +491,34 @@ class Forking:
         job: Job | None,
         bound: tuple[Taken, Job] | None,
         taken: Taken | None,
-        fds: tuple[int, int, int, int],
+        theirs: tuple[int, int, int],
+        ours: tuple[int, int, int],
     ) -> tuple[int, tuple[Taken, Job] | None, ForkServer | None]:
         """Fork by the fork server if it is ready (starting another if it is
-        gone), else here. ``fds``: the child's reader and writer, and both
-        ends of the claim pipe. Returns the pid, the job it has from birth (the
-        server may refuse one it could not load, or one too big to send), and
-        the server that forked it (None: this process did)."""
+        gone), else here. ``theirs``: the child's reader, writer and claim
+        reader; ``ours``: the other ends, which a child forked here closes.
+        Returns the pid, the job it has from birth (the server may refuse one
+        it could not load, or one too big to send), and the server that forked
+        it (None: this process did)."""
         server = self.ready_server()
         if server is not None:
             try:
                 subject = bound[0] if bound is not None else taken
-                pid, is_bound = server.fork(subject, bound is not None, fds[:3])
+                pid, is_bound = server.fork(subject, bound is not None, theirs)
                 return pid, bound if is_bound else None, server
             except ForkServerGone as exc:
                 log.warning("the fork server is gone (%s); starting another", exc)
                 server.close(timeout=1.0)
                 self.server = None
                 self.launch_server()  # this child is forked here, later ones there
-        return self.fork_here(job, bound, fds[:3], fds[3]), bound, None
+        return self.fork_here(job, bound, theirs, ours), bound, None
 
     def fork_here(
         self,
         job: Job | None,
         bound: tuple[Taken, Job] | None,
-        fds: tuple[int, int, int],
-        claim_w: int,
+        theirs: tuple[int, int, int],
+        ours: tuple[int, int, int],
     ) -> int:
         w = self.worker
         w.plugins.call_each("before_fork", worker=w, job=job)
@@ -524,7 +527,7 @@ class Forking:
         # does not copy.
         if self.child_client is None:
             self.child_client = w.client.clone()
-        loop = ChildLoop(w, os.getpid(), *fds, self.child_client, bound)
+        loop = ChildLoop(w, os.getpid(), *theirs, self.child_client, bound)
         others = [c for c in (self.child, *self.spares) if c is not None]
         server_fd = self.server.sock.fileno() if self.server is not None else -1
         pid = os.fork()
@@ -533,7 +536,7 @@ class Forking:
             try:
                 for other in others:
                     other.close_pipes()  # else a sibling's pipe never reaches EOF
-                close_fds(claim_w, server_fd)  # nor the server its socket
+                close_fds(*ours, server_fd)  # nor its own pipe, nor the server its socket
                 code = loop.run()
             except BaseException:
                 log.exception("child crashed")

@@ -391,8 +391,21 @@ def main(fd: int) -> int:
 
     ready = {"jobs": registry.names(), "plugins": worker.plugins.names()}
     sock.sendall(json.dumps(ready).encode())
-    Server(sock, worker).serve()
+    server = Server(sock, worker)
+    trim_heap()
+    server.serve()
     return 0
+
+
+def trim_heap() -> None:
+    """Give the C heap's free memory back to the system (about 0.5 MiB left by
+    the imports): every page this process keeps is copied into each child's
+    page tables and torn down at its exit."""
+    import ctypes
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 if __name__ == "__main__":

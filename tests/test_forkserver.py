@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import worker_jobs as wj
 from helpers import WorkerProcess, child_pids, fork_server_pids, job_children, wait_for
@@ -148,3 +149,15 @@ def test_the_server_loads_the_same_entry_point_plugins_without_package_metadata(
     assert sorted(listed(resq, "done")) == sorted(ids)
     assert str(worker.pid) not in {p.split(":")[1] for p in listed(resq, "pids")}
     assert "no fork server" not in worker.output()
+
+
+def test_a_worker_done_before_its_fork_server_is_up_exits_at_once_and_quietly(
+    resq, redis_url, namespace
+):
+    ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(3)])  # a backlog: a server starts
+    started = time.monotonic()
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst", extra_env=CORE_ONLY)
+    assert worker.wait() == 0
+    assert time.monotonic() - started < 5
+    assert sorted(listed(resq, "done")) == sorted(ids)
+    assert "Traceback" not in worker.output()

@@ -165,6 +165,8 @@ class ForkServer:
         closed), then exits."""
         import subprocess
 
+        if not self.ready and self.proc.poll() is None:
+            self.proc.kill()  # still starting: it has forked nothing
         self.ready = False
         self.sock.close()
         try:
@@ -365,12 +367,27 @@ def load_modules(names: list[str]) -> None:
 
 
 def main(fd: int) -> int:
-    from .. import config
+    sock = socket.socket(fileno=fd)
+    try:
+        cfg = json.loads(sock.recv(1 << 20))
+        worker = start(cfg, sock)
+        if worker is None:
+            return 1
+        server = Server(sock, worker)
+        trim_heap()
+        server.serve()
+    except (OSError, ValueError):
+        return 1  # the worker went away (it says why, if it can)
+    return 0
+
+
+def start(cfg: dict[str, Any], sock: socket.socket) -> ServerWorker | None:
+    """Load what the worker's jobs need and greet the worker with the job
+    classes and plugins loaded here (or what failed)."""
+    from .. import config, registry
     from ..plugins import Plugins, disabled_from_env, use_plugins
     from .child import die_with_parent, warm_up
 
-    sock = socket.socket(fileno=fd)
-    cfg = json.loads(sock.recv(1 << 20))
     die_with_parent(cfg["parent"])
     logging.basicConfig(level=cfg["log_level"], format=config.LOG_FORMAT, stream=sys.stderr)
     sys.path[:] = cfg["path"]
@@ -386,15 +403,10 @@ def main(fd: int) -> int:
         warm_up(worker)  # type: ignore[arg-type]
     except Exception as exc:
         sock.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
-        return 1
-    from .. import registry
-
+        return None
     ready = {"jobs": registry.names(), "plugins": worker.plugins.names()}
     sock.sendall(json.dumps(ready).encode())
-    server = Server(sock, worker)
-    trim_heap()
-    server.serve()
-    return 0
+    return worker
 
 
 def trim_heap() -> None:

@@ -45,7 +45,7 @@ from .child import (
 )
 from .control import TICK
 from .executors import job_timeout
-from .forkserver import START_TIMEOUT_S, ForkServer, ForkServerGone, supported
+from .serverlink import START_TIMEOUT_S, ForkServer, ForkServerGone, ServerLink
 from .taken import Ack, Taken
 from .worker import SLOW_JOB_S
 
@@ -59,7 +59,6 @@ SPARE_LINGER_S = 0.25
 REAP_AGAIN_S = 0.05
 KILL, SHUTDOWN, TIMEOUT = "kill", "shutdown", "timeout"  # why a running child is killed
 SPARES_AHEAD = 2  # children forked ahead of the jobs they will run (a child per job)
-SERVER_STARTS = 3  # fork servers started before the worker forks its children itself
 
 
 class Child:
@@ -147,8 +146,7 @@ class Forking:
         self.idle_since: float | None = None  # when the worker went idle with a spare
         self.preloaded: dict[int, tuple[Taken, Job | None]] = {}  # id(taken) -> its Job
         self.child_client: Resq | None = None  # the default client of every child
-        self.server: ForkServer | None = None
-        self.server_starts = 0
+        self.link = ServerLink(worker)  # the fork server, when there is one
         self.last_job_at = time.monotonic()
 
     def on_signal(self, signum: int) -> None:
@@ -156,45 +154,9 @@ class Forking:
 
     def run(self) -> None:
         warm_up(self.worker)  # children can always be forked here
-        if self.worker.options.fork_server == "always":
-            self.launch_server(wait=START_TIMEOUT_S)
+        if self.link.policy == "always":
+            self.link.launch(wait=START_TIMEOUT_S)
         self.worker.loop(self.run_one)
-
-    def launch_server(self, wait: float = 0.0) -> None:
-        """Start a fork server, unless there can be none. It is used once ready
-        (at most ``wait`` from now); until then children are forked here."""
-        w = self.worker
-        if w.options.fork_server == "never" or not supported():
-            return
-        if self.server is not None or self.server_starts >= SERVER_STARTS:
-            return
-        self.server_starts += 1
-        try:
-            self.server = ForkServer.launch(w)
-        except ForkServerGone as exc:
-            self.no_server(exc)
-            return
-        if wait:
-            self.ready_server(wait)
-
-    def ready_server(self, wait: float = 0.0) -> ForkServer | None:
-        try:
-            return self.server if self.server is not None and self.server.poll(wait) else None
-        except ForkServerGone as exc:
-            self.no_server(exc)
-            return None
-
-    def no_server(self, exc: ForkServerGone) -> None:
-        """A server that cannot start (or load the worker's jobs) will not later."""
-        log.warning("no fork server (%s): the worker forks its job children itself", exc)
-        self.server, self.server_starts = None, SERVER_STARTS
-
-    def stop_server(self) -> None:
-        self.drop_spares()  # its children
-        if self.server is not None:
-            self.server.close()  # it waits for its children
-            self.server = None
-            self.server_starts = 0
 
     def idle(self, wait: float) -> float:
         """Idle: keep a spare child SPARE_LINGER_S after the last job (jobs often
@@ -203,8 +165,9 @@ class Forking:
         Returns how long the worker may wait for work before calling again."""
         self.reap_exited()
         idle_for = time.monotonic() - self.last_job_at
-        if self.server is not None and idle_for >= self.worker.options.fork_server_idle_s:
-            self.stop_server()  # an idle worker is one process
+        if self.link.server is not None and idle_for >= self.worker.options.fork_server_idle_s:
+            self.drop_spares()  # the server's children
+            self.link.close()  # an idle worker is one process
         if not self.spares:
             # Come back soon for children still exiting: an idle worker has none.
             return min(wait, REAP_AGAIN_S) if self.exiting else wait
@@ -242,9 +205,7 @@ class Forking:
             # A closed pipe tells the child to exit; wait for it like a retired one.
             self.let_go(self.child)
             self.child = None
-        if self.server is not None:
-            self.server.close()  # it waits for its children
-            self.server = None
+        self.link.close()
         deadline = time.monotonic() + 5
         while self.exiting and time.monotonic() < deadline:
             self.reap_exited()
@@ -269,8 +230,8 @@ class Forking:
     def run_one(self, taken: Taken, upcoming: Taken | None) -> Ack | None:
         w = self.worker
         self.idle_since, self.last_job_at = None, time.monotonic()
-        if w.queued and w.options.fork_server == "auto":
-            self.launch_server()  # a backlog: fork from a lean server once it is up
+        if w.queued and self.link.policy == "auto":
+            self.link.launch()  # a backlog: fork from a lean server once it is up
         found = self.child_for(taken)
         if isinstance(found, Ack):
             return found
@@ -500,17 +461,14 @@ class Forking:
         Returns the pid, the job it has from birth (the server may refuse one
         it could not load, or one too big to send), and the server that forked
         it (None: this process did)."""
-        server = self.ready_server()
+        server = self.link.ready()
         if server is not None:
             try:
                 subject = bound[0] if bound is not None else taken
                 pid, is_bound = server.fork(subject, bound is not None, theirs)
                 return pid, bound if is_bound else None, server
             except ForkServerGone as exc:
-                log.warning("the fork server is gone (%s); starting another", exc)
-                server.close(timeout=1.0)
-                self.server = None
-                self.launch_server()  # this child is forked here, later ones there
+                self.link.gone(server, exc)  # this child is forked here, later ones there
         return self.fork_here(job, bound, theirs, ours), bound, None
 
     def fork_here(
@@ -529,7 +487,7 @@ class Forking:
             self.child_client = w.client.clone()
         loop = ChildLoop(w, os.getpid(), *theirs, self.child_client, bound)
         others = [c for c in (self.child, *self.spares) if c is not None]
-        server_fd = self.server.sock.fileno() if self.server is not None else -1
+        server_fd = self.link.socket_fd()
         pid = os.fork()
         if pid == 0:
             code = 1

@@ -31,30 +31,24 @@ import struct
 import sys
 import time
 from collections import OrderedDict
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ResqplugError
 from ..wake import close_fds
 from .child import ChildLoop
 from .taken import entry_to_taken
 
 if TYPE_CHECKING:
-    import subprocess
-
     from ..job import Job
     from ..plugins import Plugins
     from .options import WorkerOptions
     from .processor import Processor
     from .taken import Taken
-    from .worker import Worker
 
 log = logging.getLogger("resqplug.worker")
 SERVER_MODULE = "resqplug.worker.forkserver"
 BOUND, HOOK, SPARE = b"B", b"H", b"N"  # fork a child with its job / for it / a spare
 FORK, WAIT = b"F", b"W"
 FRAME_MAX = 128 * 1024  # a bigger job is not sent along: its child starts unbound
-START_TIMEOUT_S = 60.0  # importing a large app can take a while
 PRELOAD_EXIT = 75  # a child's exit code: it had to import the Redis client
 REAP_S = 0.05
 KEEP_STATUSES = 4096
@@ -67,157 +61,6 @@ def descriptors(data: bytes) -> list[int]:
     fds = array.array("i")
     fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
     return list(fds)
-
-
-class ForkServerGone(ResqplugError):
-    """The fork server did not answer (it died, or never started)."""
-
-
-def supported() -> bool:
-    return sys.platform.startswith("linux") and hasattr(socket, "SOCK_SEQPACKET")
-
-
-# --- the worker's side -------------------------------------------------------------
-
-
-class ForkServer:
-    """The worker's handle on its fork server. ``launch`` returns at once; the
-    server is ``ready`` once it has loaded the worker's jobs and plugins (the
-    worker forks its children itself meanwhile)."""
-
-    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket, worker: Worker) -> None:
-        self.proc, self.sock, self.worker = proc, sock, worker
-        self.ready = False
-        self.started = time.monotonic()
-
-    @classmethod
-    def launch(cls, worker: Worker) -> ForkServer:
-        import subprocess  # here: the server itself has no use for it
-
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        cmd = [sys.executable, "-m", SERVER_MODULE, str(theirs.fileno())]
-        proc = subprocess.Popen(
-            cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True
-        )
-        theirs.close()
-        server = cls(proc, ours, worker)
-        try:
-            ours.sendall(json.dumps(server_config(worker)).encode())
-        except OSError as exc:
-            server.close()
-            raise ForkServerGone(str(exc)) from None
-        return server
-
-    def poll(self, wait: float = 0.0) -> bool:
-        """Whether the server is ready, waiting up to ``wait`` for its greeting;
-        ForkServerGone if it failed or cannot run every job class and plugin
-        the worker has."""
-        if self.ready:
-            return True
-        try:
-            if not select.select([self.sock], [], [], wait)[0]:
-                if time.monotonic() - self.started > START_TIMEOUT_S:
-                    raise ForkServerGone(f"not ready after {START_TIMEOUT_S:.0f}s")
-                return False
-            reply = json.loads(self.sock.recv(1 << 20) or b'{"error": "it exited"}')
-            if "error" in reply:
-                raise ForkServerGone(reply["error"])
-            check_same_jobs(self.worker, reply)
-        except (OSError, ValueError, ForkServerGone) as exc:
-            self.close(timeout=1.0)
-            raise ForkServerGone(str(exc)) from None
-        self.ready = True
-        return True
-
-    def fork(self, taken: Taken | None, bound: bool, fds: tuple[int, int, int]) -> tuple[int, bool]:
-        """Have a child forked with the pipe ends ``fds`` (its reader, writer
-        and claim reader). ``taken``: the job it is forked for (``bound``: it
-        runs it on GO). Returns its pid and whether it is bound to the job."""
-        frame = b"" if taken is None else taken.queue.encode() + b"\t" + taken.raw
-        kind = (BOUND if bound else HOOK) if frame else SPARE
-        if len(frame) > FRAME_MAX:
-            kind, frame = SPARE, b""
-        rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
-        try:
-            self.sock.sendmsg([FORK + kind + frame], rights)
-            reply = self.sock.recv(_PID.size)
-        except OSError as exc:
-            raise ForkServerGone(f"fork server: {exc}") from None
-        if len(reply) != _PID.size:
-            raise ForkServerGone("the fork server exited")
-        pid, is_bound = _PID.unpack(reply)
-        return pid, is_bound
-
-    def status(self, pid: int) -> int:
-        """The wait status of child ``pid`` (waits for it to exit)."""
-        try:
-            self.sock.sendall(WAIT + _PID.pack(pid, False))
-            reply = self.sock.recv(_STATUS.size)
-        except OSError as exc:
-            raise ForkServerGone(f"fork server: {exc}") from None
-        if len(reply) != _STATUS.size:
-            raise ForkServerGone("the fork server exited")
-        status: int = _STATUS.unpack(reply)[1]
-        return status
-
-    def close(self, timeout: float = 10.0) -> None:
-        """End the server: it waits for its children (whose pipes the worker has
-        closed), then exits."""
-        import subprocess
-
-        if not self.ready and self.proc.poll() is None:
-            self.proc.kill()  # still starting: it has forked nothing
-        self.ready = False
-        self.sock.close()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def server_config(worker: Worker) -> dict[str, Any]:
-    options, client = worker.options, worker.client
-    return {
-        "parent": os.getpid(),
-        "worker_id": worker.id,
-        "queues": options.queues,
-        "max_jobs_per_child": options.max_jobs_per_child,
-        "job_timeout": options.job_timeout,
-        "modules": modules_to_load(worker),
-        "entry_points": worker.plugins.entry_point_specs(),
-        "path": sys.path,
-        "url": client.url,
-        "namespace": client.namespace,
-        "backend": client.backend,
-        "max_payload_bytes": client.max_payload_bytes,
-        "log_level": logging.getLogger().getEffectiveLevel(),
-    }
-
-
-def modules_to_load(worker: Worker) -> list[str]:
-    """The worker's --app modules, then those of its job classes and plugins
-    (never a module a payload named: only what this worker imported itself)."""
-    from .. import registry
-
-    names = list(worker.options.apps)
-    names += [cls.__module__ for cls in registry.classes()]
-    for _, plugin in worker.plugins.pm.list_name_plugin():
-        if plugin is not None:
-            names.append(
-                plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
-            )
-    return [n for n in dict.fromkeys(names) if n != "__main__"]
-
-
-def check_same_jobs(worker: Worker, reply: dict[str, Any]) -> None:
-    from .. import registry
-
-    jobs = set(registry.names()) - set(reply["jobs"])
-    plugins = set(worker.plugins.names()) - set(reply["plugins"])
-    if jobs or plugins:
-        missing = ", ".join(sorted(jobs | plugins))
-        raise ForkServerGone(f"the fork server could not load {missing}")
 
 
 # --- the server's side -------------------------------------------------------------

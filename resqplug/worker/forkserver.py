@@ -24,7 +24,6 @@ import gc
 import json
 import logging
 import os
-import select
 import signal
 import socket
 import struct
@@ -101,14 +100,18 @@ class Server:
         self.buffer = bytearray(FRAME_MAX + 16)
 
     def serve(self) -> None:
+        sock, buffers = self.sock, [self.buffer]
         while True:
-            ready = select.select([self.sock], [], [], REAP_S if self.live else None)[0]
-            if ready:
-                size, ancillary, _, _ = self.sock.recvmsg_into([self.buffer], CMSG_SPACE)
-                fds = [fd for _, _, data in ancillary for fd in descriptors(data)]
-                if not size:
-                    break
-                self.answer(bytes(self.buffer[:size]), fds)
+            sock.settimeout(REAP_S if self.live else None)
+            try:
+                size, ancillary, _, _ = sock.recvmsg_into(buffers, CMSG_SPACE)
+            except TimeoutError:
+                self.reap()
+                continue
+            fds = [fd for _, _, data in ancillary for fd in descriptors(data)]
+            if not size:
+                break
+            self.answer(bytes(self.buffer[:size]), fds)
             self.reap()
         self.shut_down()
 

@@ -149,6 +149,7 @@ class Server:
         except OSError:
             pass
         self.live.add(pid)
+        self.statuses.pop(pid, None)  # an earlier child's, with the same pid
         return pid, bound is not None
 
     def load(self, frame: bytes) -> tuple[Taken | None, Job | None]:
@@ -176,20 +177,24 @@ class Server:
                 return
             if not pid:
                 return
-            self.reaped(pid, status)
-            if status:  # a clean exit need not be kept: wait() says 0 for an unknown pid
+            # A clean exit need not be kept: wait() says 0 for an unknown pid.
+            if not self.reaped(pid, status):
                 self.statuses[pid] = status
                 while len(self.statuses) > KEEP_STATUSES:
                     self.statuses.popitem(last=False)
 
-    def reaped(self, pid: int, status: int) -> None:
+    def reaped(self, pid: int, status: int) -> bool:
+        """Note a child's exit; True if it was clean (a child that had to load
+        the Redis client exits with PRELOAD_EXIT: the server loads it now)."""
         self.live.discard(pid)
-        needs_client = os.WIFEXITED(status) and os.WEXITSTATUS(status) == PRELOAD_EXIT
-        if needs_client and not self.has_client:
-            log.debug("fork server: jobs use Redis; loading the client for later children")
-            import resqplug.client  # noqa: F401 - inherited by every later child
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == PRELOAD_EXIT:
+            if not self.has_client:
+                log.debug("fork server: jobs use Redis; loading the client for later children")
+                import resqplug.client  # noqa: F401 - inherited by every later child
 
-            self.has_client = True
+                self.has_client = True
+            return True
+        return status == 0
 
     def shut_down(self, timeout: float = 5.0) -> None:
         """The worker is done: wait for the children (their pipes are closed),

@@ -11,7 +11,7 @@ import pytest
 import worker_jobs as wj
 
 from resqplug.worker.child import TOKEN, outcome_frame, take_token, write_frame
-from resqplug.worker.forking import Child
+from resqplug.worker.jobchild import Child
 from resqplug.worker.taken import Ack, Taken
 
 

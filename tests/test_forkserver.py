@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import worker_jobs as wj
 from helpers import WorkerProcess, child_pids, fork_server_pids, job_children, wait_for
 
@@ -161,3 +162,41 @@ def test_a_worker_done_before_its_fork_server_is_up_exits_at_once_and_quietly(
     assert time.monotonic() - started < 5
     assert sorted(listed(resq, "done")) == sorted(ids)
     assert "Traceback" not in worker.output()
+
+
+@pytest.mark.parametrize("policy", ["auto", "always"])
+def test_a_child_for_several_jobs_survives_the_idle_time(resq, redis_url, namespace, policy):
+    settings = {**CORE_ONLY, "RESQPLUG_FORK_SERVER": policy, "RESQPLUG_FORK_SERVER_IDLE_S": "0.5"}
+    args = ["-q", "work", "--fork", "--max-jobs-per-child", "5"]
+    worker = WorkerProcess(redis_url, namespace, *args, extra_env=settings)
+    try:
+        resq.enqueue_many(wj.WRecord, [(i,) for i in range(20)])
+        wait_for(lambda: len(listed(resq, "done")) == 20, what="the backlog done")
+        time.sleep(1.5)  # the idle time passes (what the test is about, not a wait)
+        assert (fork_server_pids(worker.pid) == []) == (policy == "auto")
+        resq.enqueue_many(wj.WRecord, [(i,) for i in range(20, 23)])
+        wait_for(lambda: len(listed(resq, "done")) == 23, what="the jobs after the idle time")
+        assert resq.failures.count() == 0
+    finally:
+        worker.stop()
+
+
+def test_a_job_that_kills_its_fork_server_fails_alone(resq, redis_url, namespace):
+    before = resq.enqueue_many(wj.WRecord, [(i,) for i in range(30)])
+    killer = resq.enqueue(wj.WKillParent)
+    after = resq.enqueue_many(wj.WRecord, [(i,) for i in range(30, 60)])
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst", extra_env=ALWAYS)
+    assert worker.wait(30) == 0
+    assert sorted(listed(resq, "done")) == sorted(before + after)
+    assert [f["id"] for f in resq.failures.list(0, 10)] == [killer]
+    assert "the fork server is gone" in worker.output()
+
+
+def test_a_worker_that_cannot_start_a_fork_server_forks_its_children(resq, redis_url, namespace):
+    ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(5)])
+    args = ["-q", "work", "--burst", "--app", "worker_jobs_bad_python"]
+    worker = WorkerProcess(redis_url, namespace, *args, extra_env=ALWAYS)
+    assert worker.wait() == 0
+    assert sorted(listed(resq, "done")) == sorted(ids)
+    assert {p.split(":")[1] for p in listed(resq, "pids")} == {str(worker.pid)}
+    assert "no fork server (cannot start '/nonexistent/python'" in worker.output()

@@ -142,3 +142,14 @@ class WClientLoaded(resqplug.Job):
 
         loaded = "redis" in sys.modules
         _redis().rpush(key("client_loaded"), f"{self.id}:{int(loaded)}")
+
+
+class WKillParent(resqplug.Job):
+    """SIGKILLs the process that forked it (a fork server, or the worker)."""
+
+    queue = "work"
+
+    def perform(self, *args: object) -> None:
+        record_start(self)
+        os.kill(os.getppid(), signal.SIGKILL)
+        time.sleep(5)  # killed with its parent meanwhile (PDEATHSIG)

@@ -31,7 +31,7 @@ from .taken import Ack, Taken, entry_to_taken
 
 if TYPE_CHECKING:
     from ..client import Resq
-    from .worker import Worker
+    from .options import JobSide
 
 log = logging.getLogger("resqplug.worker")
 _LEN = struct.Struct(">I")
@@ -124,7 +124,7 @@ class ChildLoop:
 
     def __init__(
         self,
-        worker: Worker,
+        worker: JobSide,
         parent: int,
         reader: int,
         writer: int,
@@ -230,7 +230,7 @@ def _not_warm_up(record: logging.LogRecord) -> bool:
     return not (isinstance(record.args, tuple) and WARM_UP_ID in record.args)
 
 
-def warm_up(worker: Worker) -> None:
+def warm_up(worker: JobSide) -> None:
     """Run the child's side of a job here, in the parent, before the first fork,
     and fill the caches a child would otherwise fill for each job. The first runs
     of a function write to its code (CPython's warm-up counters and caches), and

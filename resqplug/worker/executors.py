@@ -21,6 +21,7 @@ from .taken import Ack, Taken
 
 if TYPE_CHECKING:
     from ..job import Job
+    from .options import JobSide
     from .worker import Worker
 
 log = logging.getLogger("resqplug.worker")
@@ -53,7 +54,7 @@ def make_executor(worker: Worker) -> Executor:
     raise ConfigError(f"unknown worker mode {mode!r}: use fork, nofork or threads")
 
 
-def job_timeout(worker: Worker, job: Job) -> float | None:
+def job_timeout(worker: JobSide, job: Job) -> float | None:
     return type(job).timeout or worker.options.job_timeout
 
 

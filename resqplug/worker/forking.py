@@ -45,6 +45,7 @@ from .child import (
 )
 from .control import TICK
 from .executors import job_timeout
+from .jobchild import Child, describe_status
 from .serverlink import START_TIMEOUT_S, ForkServer, ForkServerGone, ServerLink
 from .taken import Ack, Taken
 from .worker import SLOW_JOB_S
@@ -59,80 +60,6 @@ SPARE_LINGER_S = 0.25
 REAP_AGAIN_S = 0.05
 KILL, SHUTDOWN, TIMEOUT = "kill", "shutdown", "timeout"  # why a running child is killed
 SPARES_AHEAD = 2  # children forked ahead of the jobs they will run (a child per job)
-
-
-class Child:
-    """The parent's handle on one job child: its pid, pipes and claim pipe."""
-
-    def __init__(
-        self,
-        pid: int,
-        to_child: int,
-        from_child: int,
-        claims: tuple[int, int],
-        server: ForkServer | None = None,
-    ) -> None:
-        self.pid, self.to_child, self.from_child = pid, to_child, from_child
-        self.server = server  # the fork server that forked it, if any
-        self.claim_r, self.claim_w = claims
-        self.jobs = 0
-        self.ahead: tuple[Taken, Job] | None = None  # handed over, not yet awaited
-        self.bound: tuple[Taken, Job] | None = None  # the job it was forked for, if any
-        self.handovers = True  # off once a hand-over was taken back
-
-    def take_back(self) -> bool:
-        """Take back the handed-over job, if the child has not claimed it."""
-        if self.ahead is None or not take_token(self.claim_r):
-            return False
-        self.ahead, self.handovers = None, False  # its frame still waits in the pipe
-        return True
-
-    def ended_meanwhile(self) -> bool:
-        """Asked before killing the child for its current job: whether that job
-        ended meanwhile (its outcome waits in the pipe; a child claims a
-        hand-over only after answering the job before it). Otherwise the
-        hand-over, if any, is taken back first: the kill then cannot hit the
-        next job, which runs later in a new child."""
-        if self.ahead is not None and not self.take_back():
-            return True
-        return bool(select.select([self.from_child], [], [], 0)[0])
-
-    def kill(self) -> None:
-        """SIGKILL the child's process group (the job's own subprocesses too)."""
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-
-    def close_pipes(self) -> None:
-        close_fds(self.to_child, self.from_child, self.claim_r, self.claim_w)
-        self.to_child = self.from_child = self.claim_r = self.claim_w = -1
-
-    def exited(self) -> bool:
-        """Whether a child that has not been sent a job is gone (end of file on
-        its pipe: it writes nothing before its first job)."""
-        return bool(select.select([self.from_child], [], [], 0)[0])
-
-    def reap(self) -> int:
-        """Close the pipes and wait for the child; returns its wait status."""
-        self.close_pipes()
-        if self.server is not None:
-            try:
-                return self.server.status(self.pid)
-            except ForkServerGone:
-                return signal.SIGKILL  # its server died, and took it along (PDEATHSIG)
-        try:
-            return os.waitpid(self.pid, 0)[1]
-        except ChildProcessError:
-            return 0
-
-
-def describe_status(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        return f"killed by signal {sig} ({signal.Signals(sig).name})"
-    return f"exited with status {os.WEXITSTATUS(status)}"
 
 
 class Forking:
@@ -164,10 +91,8 @@ class Forking:
         then let them go and reap them, so an idle worker is one process.
         Returns how long the worker may wait for work before calling again."""
         self.reap_exited()
-        idle_for = time.monotonic() - self.last_job_at
-        if self.link.server is not None and idle_for >= self.worker.options.fork_server_idle_s:
-            self.drop_spares()  # the server's children
-            self.link.close()  # an idle worker is one process
+        if self.link.idle_too_long(time.monotonic() - self.last_job_at):
+            self.stop_server()  # an idle worker is one process
         if not self.spares:
             # Come back soon for children still exiting: an idle worker has none.
             return min(wait, REAP_AGAIN_S) if self.exiting else wait
@@ -194,10 +119,29 @@ class Forking:
 
     def take_spare(self) -> Child | None:
         spare = self.spares.popleft() if self.spares else None
-        if spare is not None and spare.exited():
-            self.let_go(spare)  # it died before it got a job; fork another
+        if spare is not None and (spare.exited() or not spare.server_alive()):
+            self.let_go(spare)  # it died before it got a job (or will: PDEATHSIG)
             return None
         return spare
+
+    def stop_server(self) -> None:
+        """Let the server's children go (spares, and a child that would run more
+        jobs), then stop it: it waits for them."""
+        self.drop_spares()
+        if self.child is not None and self.child.server is not None:
+            self.let_go(self.child)
+            self.child = None
+        self.link.close()
+
+    def server_gone(self, server: ForkServer, exc: ForkServerGone) -> None:
+        """The server died and took its children along: none of its spares may
+        be sent a job (it would be failed without having run)."""
+        kept = [s for s in self.spares if s.server is not server]
+        for spare in self.spares:
+            if spare.server is server:
+                self.let_go(spare)
+        self.spares = deque(kept)
+        self.link.gone(server, exc)
 
     def close(self) -> None:
         self.drop_spares()
@@ -251,7 +195,7 @@ class Forking:
                 return self.child_died(taken, job)
             raise
         finally:
-            w.current = None
+            w.current, self.last_job_at = None, time.monotonic()
 
     def child_for(self, taken: Taken) -> tuple[Job, bytes] | Ack:
         """Make ``self.child`` the child to run ``taken``: the current one (which
@@ -407,6 +351,8 @@ class Forking:
             child.kill()
         status = child.reap()
         self.child = None
+        if child.server is not None and not child.server_alive():
+            self.server_gone(child.server, ForkServerGone("it died"))
         why = reason or describe_status(status)
         exc = DirtyExit(f"child {child.pid} {why} while running job {job.id}")
         return self.worker.processor.fail_here(taken, job, exc)
@@ -468,7 +414,7 @@ class Forking:
                 pid, is_bound = server.fork(subject, bound is not None, theirs)
                 return pid, bound if is_bound else None, server
             except ForkServerGone as exc:
-                self.link.gone(server, exc)  # this child is forked here, later ones there
+                self.server_gone(server, exc)  # this child is forked here, later ones there
         return self.fork_here(job, bound, theirs, ours), bound, None
 
     def fork_here(

@@ -37,6 +37,7 @@ from .child import ChildLoop
 from .taken import entry_to_taken
 
 if TYPE_CHECKING:
+    from ..client import Resq
     from ..job import Job
     from ..plugins import Plugins
     from .options import WorkerOptions
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("resqplug.worker")
 SERVER_MODULE = "resqplug.worker.forkserver"
-BOUND, HOOK, SPARE = b"B", b"H", b"N"  # fork a child with its job / for it / a spare
+BOUND, FREE = b"B", b"F"  # fork a child that has its job from birth / that gets it later
 FORK, WAIT = b"F", b"W"
 FRAME_MAX = 128 * 1024  # a bigger job is not sent along: its child starts unbound
 PRELOAD_EXIT = 75  # a child's exit code: it had to import the Redis client
@@ -53,6 +54,7 @@ REAP_S = 0.05
 KEEP_STATUSES = 4096
 _PID = struct.Struct("=i?")  # pid, whether the child has its job from birth
 _STATUS = struct.Struct("=ii")  # pid, wait status
+_WAIT = struct.Struct("=i")  # pid
 CMSG_SPACE = socket.CMSG_SPACE(3 * 4)  # room for the three descriptors of a fork
 
 
@@ -67,8 +69,9 @@ def descriptors(data: bytes) -> list[int]:
 
 class ServerWorker:
     """What ``before_fork``/``after_fork`` get as ``worker`` when a fork server
-    forks: the worker's id, queues, options and pid, and this process's
-    plugins and processor."""
+    forks: the worker's ``id``, ``pid``, ``queues`` and ``options``, this
+    process's ``plugins`` and ``processor``, and ``client``, the default
+    client (built on first use)."""
 
     def __init__(self, config: dict[str, Any], plugins: Plugins) -> None:
         from .options import WorkerOptions
@@ -76,14 +79,16 @@ class ServerWorker:
 
         self.id: str = config["worker_id"]
         self.pid: int = config["parent"]
-        self.queues: list[str] = config["queues"]
-        self.options: WorkerOptions = WorkerOptions(
-            queues=self.queues,
-            max_jobs_per_child=config["max_jobs_per_child"],
-            job_timeout=config["job_timeout"],
-        )
+        self.options: WorkerOptions = WorkerOptions(**config["options"])
+        self.queues: list[str] = self.options.queues
         self.plugins = plugins
         self.processor: Processor = Processor(plugins, self.id)
+
+    @property
+    def client(self) -> Resq:
+        from .. import config
+
+        return config.default_client()
 
     def __repr__(self) -> str:
         return f"<Worker {self.id} (fork server)>"
@@ -104,11 +109,14 @@ class Server:
         while True:
             sock.settimeout(REAP_S if self.live else None)
             try:
-                size, ancillary, _, _ = sock.recvmsg_into(buffers, CMSG_SPACE)
+                size, ancillary, flags, _ = sock.recvmsg_into(buffers, CMSG_SPACE)
             except TimeoutError:
                 self.reap()
                 continue
             fds = [fd for _, _, data in ancillary for fd in descriptors(data)]
+            if flags & socket.MSG_CTRUNC:  # some descriptors did not come (out of them)
+                close_fds(*fds)
+                fds = []
             if not size:
                 break
             self.answer(bytes(self.buffer[:size]), fds)
@@ -116,11 +124,20 @@ class Server:
         self.shut_down()
 
     def answer(self, msg: bytes, fds: list[int]) -> None:
-        if msg[:1] == FORK and len(fds) == 3:
-            pid, bound = self.fork(msg[1:2], msg[2:], (fds[0], fds[1], fds[2]))
+        """Every request gets its reply (pid -1: no child), or the worker
+        would wait for it."""
+        if msg[:1] == FORK:
+            pid, bound = -1, False
+            if len(fds) == 3:
+                try:
+                    pid, bound = self.fork(msg[1:2], msg[2:], (fds[0], fds[1], fds[2]))
+                except OSError as exc:  # no processes or memory left
+                    log.error("fork server: cannot fork: %s", exc)
+            close_fds(*fds)
             self.sock.sendall(_PID.pack(pid, bound))
         elif msg[:1] == WAIT:
-            pid = _PID.unpack(msg[1:])[0]
+            close_fds(*fds)
+            pid = _WAIT.unpack(msg[1:])[0]
             self.sock.sendall(_STATUS.pack(pid, self.wait(pid)))
         else:
             close_fds(*fds)
@@ -130,7 +147,7 @@ class Server:
         bound = (taken, job) if kind == BOUND and taken is not None and job is not None else None
         self.worker.plugins.call_each("before_fork", worker=self.worker, job=job)
         gc.freeze()  # keep the collector from touching (and copying) inherited pages
-        loop = ChildLoop(self.worker, os.getpid(), *fds, None, bound)  # type: ignore[arg-type]
+        loop = ChildLoop(self.worker, os.getpid(), *fds, None, bound)
         pid = os.fork()
         if pid == 0:
             code = 1
@@ -143,7 +160,6 @@ class Server:
                 log.exception("child crashed")
             finally:
                 os._exit(code)
-        close_fds(*fds)
         try:  # noqa: SIM105 - the child may have done it, or exited
             os.setpgid(pid, pid)
         except OSError:
@@ -251,7 +267,7 @@ def start(cfg: dict[str, Any], sock: socket.socket) -> ServerWorker | None:
         use_plugins(plugins)
         load_modules(cfg["modules"])
         worker = ServerWorker(cfg, plugins)
-        warm_up(worker)  # type: ignore[arg-type]
+        warm_up(worker)
     except Exception as exc:
         sock.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
         return None

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..plugins import Plugins
+    from .processor import Processor
 
 DEFAULT_MAX_RECOVERIES = 3
 FORK_SERVER_ENV = "RESQPLUG_FORK_SERVER"  # auto (default), always, or never (also 1 / 0)
@@ -53,3 +58,13 @@ class WorkerOptions:
     max_recoveries: int = DEFAULT_MAX_RECOVERIES
     wait_timeout: float = 1.0
     max_batch: int = 50
+
+
+class JobSide(Protocol):
+    """What running jobs needs of a worker: a Worker, or a fork server's
+    stand-in for it."""
+
+    id: str
+    options: WorkerOptions
+    plugins: Plugins
+    processor: Processor

@@ -4,6 +4,7 @@ asking it for children and for their exit statuses, and when to have one."""
 from __future__ import annotations
 
 import array
+import dataclasses
 import json
 import logging
 import os
@@ -15,7 +16,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ResqplugError
-from .forkserver import _PID, _STATUS, BOUND, FORK, FRAME_MAX, HOOK, SERVER_MODULE, SPARE, WAIT
+from .child import job_frame
+from .forkserver import _PID, _STATUS, _WAIT, BOUND, FORK, FRAME_MAX, FREE, SERVER_MODULE, WAIT
 
 if TYPE_CHECKING:
     import subprocess
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("resqplug.worker")
 START_TIMEOUT_S = 60.0  # importing a large app can take a while
+REPLY_TIMEOUT_S = 60.0  # a fork runs before_fork, which may be slow; a stopped server is not
 SERVER_STARTS = 3  # servers started (after one died) before the worker forks itself
 
 
@@ -39,7 +42,8 @@ def supported() -> bool:
 class ForkServer:
     """The worker's handle on its fork server. ``launch`` returns at once; the
     server is ``ready`` once it has loaded the worker's jobs and plugins (the
-    worker forks its children itself meanwhile)."""
+    worker forks its children itself meanwhile). A request the server does
+    not answer within REPLY_TIMEOUT_S ends it (a late reply would desync)."""
 
     def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket, worker: Worker) -> None:
         self.proc, self.sock, self.worker = proc, sock, worker
@@ -48,21 +52,36 @@ class ForkServer:
 
     @classmethod
     def launch(cls, worker: Worker) -> ForkServer:
+        """Start a server; ForkServerGone if it cannot be started."""
         import subprocess  # here: the server itself has no use for it
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        cmd = [sys.executable, "-m", SERVER_MODULE, str(theirs.fileno())]
-        proc = subprocess.Popen(
-            cmd, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, start_new_session=True
-        )
-        theirs.close()
+        try:
+            # The worker's import path from the start: the server must import
+            # the same resqplug as the worker.
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+            proc = subprocess.Popen(
+                [sys.executable, "-m", SERVER_MODULE, str(theirs.fileno())],
+                pass_fds=[theirs.fileno()],
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
+        except (OSError, ValueError) as exc:  # no usable sys.executable, no processes left
+            ours.close()
+            raise ForkServerGone(f"cannot start {sys.executable!r}: {exc}") from None
+        finally:
+            theirs.close()
         server = cls(proc, ours, worker)
         try:
             ours.sendall(json.dumps(server_config(worker)).encode())
-        except OSError as exc:
+        except (OSError, TypeError, ValueError) as exc:
             server.close()
             raise ForkServerGone(str(exc)) from None
         return server
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def poll(self, wait: float = 0.0) -> bool:
         """Whether the server is ready, waiting up to ``wait`` for its greeting;
@@ -79,50 +98,53 @@ class ForkServer:
             if "error" in reply:
                 raise ForkServerGone(reply["error"])
             check_same_jobs(self.worker, reply)
-        except (OSError, ValueError, ForkServerGone) as exc:
+        except (OSError, ValueError, KeyError, TypeError, ForkServerGone) as exc:
             self.close(timeout=1.0)
             raise ForkServerGone(str(exc)) from None
         self.ready = True
+        self.sock.settimeout(REPLY_TIMEOUT_S)
         return True
 
     def fork(self, taken: Taken | None, bound: bool, fds: tuple[int, int, int]) -> tuple[int, bool]:
         """Have a child forked with the pipe ends ``fds`` (its reader, writer
         and claim reader). ``taken``: the job it is forked for (``bound``: it
         runs it on GO). Returns its pid and whether it is bound to the job."""
-        frame = b"" if taken is None else taken.queue.encode() + b"\t" + taken.raw
-        kind = (BOUND if bound else HOOK) if frame else SPARE
+        frame = b"" if taken is None else job_frame(taken)
         if len(frame) > FRAME_MAX:
-            kind, frame = SPARE, b""
+            frame = b""  # before_fork gets None; the child gets the job over its pipe
+        kind = BOUND if bound and frame else FREE
         rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
-        try:
-            self.sock.sendmsg([FORK + kind + frame], rights)
-            reply = self.sock.recv(_PID.size)
-        except OSError as exc:
-            raise ForkServerGone(f"fork server: {exc}") from None
-        if len(reply) != _PID.size:
-            raise ForkServerGone("the fork server exited")
-        pid, is_bound = _PID.unpack(reply)
+        pid, is_bound = _PID.unpack(self.request(FORK + kind + frame, _PID.size, rights))
+        if pid <= 0:
+            raise ForkServerGone("the fork server could not fork")
         return pid, is_bound
 
     def status(self, pid: int) -> int:
         """The wait status of child ``pid`` (waits for it to exit)."""
+        answered, status = _STATUS.unpack(self.request(WAIT + _WAIT.pack(pid), _STATUS.size))
+        if answered != pid:
+            raise ForkServerGone(f"the fork server answered for {answered}, not {pid}")
+        return int(status)
+
+    def request(self, message: bytes, size: int, rights: list[Any] | None = None) -> bytes:
         try:
-            self.sock.sendall(WAIT + _PID.pack(pid, False))
-            reply = self.sock.recv(_STATUS.size)
-        except OSError as exc:
+            self.sock.sendmsg([message], rights or [])
+            reply = self.sock.recv(size)
+        except OSError as exc:  # a timeout too: it may be stopped, so kill it
+            self.ready = False
+            self.close(timeout=1.0)
             raise ForkServerGone(f"fork server: {exc}") from None
-        if len(reply) != _STATUS.size:
+        if len(reply) != size:
             raise ForkServerGone("the fork server exited")
-        status: int = _STATUS.unpack(reply)[1]
-        return status
+        return reply
 
     def close(self, timeout: float = 10.0) -> None:
-        """End the server: it waits for its children (whose pipes the worker has
-        closed), then exits."""
+        """End the server: it waits up to 5 s for its children (they exit once
+        the worker has closed their pipes), then kills the rest and exits."""
         import subprocess
 
-        if not self.ready and self.proc.poll() is None:
-            self.proc.kill()  # still starting: it has forked nothing
+        if not self.ready and self.alive():
+            self.proc.kill()  # starting, unanswering or done for: nothing to wait for
         self.ready = False
         self.sock.close()
         try:
@@ -137,9 +159,7 @@ def server_config(worker: Worker) -> dict[str, Any]:
     return {
         "parent": os.getpid(),
         "worker_id": worker.id,
-        "queues": options.queues,
-        "max_jobs_per_child": options.max_jobs_per_child,
-        "job_timeout": options.job_timeout,
+        "options": dataclasses.asdict(options),
         "modules": modules_to_load(worker),
         "entry_points": worker.plugins.entry_point_specs(),
         "path": sys.path,
@@ -217,10 +237,20 @@ class ServerLink:
 
     def gone(self, server: ForkServer, exc: ForkServerGone) -> None:
         """The server died (its children with it): start another."""
+        if server is not self.server:
+            return  # known already
         log.warning("the fork server is gone (%s); starting another", exc)
         server.close(timeout=1.0)
         self.server = None
         self.launch()
+
+    def idle_too_long(self, idle_for: float) -> bool:
+        """Whether an ``auto`` server should stop, the worker being idle so long."""
+        return (
+            self.server is not None
+            and self.policy == "auto"
+            and idle_for >= self.worker.options.fork_server_idle_s
+        )
 
     def socket_fd(self) -> int:
         """The socket a child forked by the worker must close (or -1)."""

@@ -200,3 +200,11 @@ def test_a_worker_that_cannot_start_a_fork_server_forks_its_children(resq, redis
     assert sorted(listed(resq, "done")) == sorted(ids)
     assert {p.split(":")[1] for p in listed(resq, "pids")} == {str(worker.pid)}
     assert "no fork server (cannot start '/nonexistent/python'" in worker.output()
+
+
+def test_auto_does_not_fork_from_a_server_that_holds_the_redis_client(resq, redis_url, namespace):
+    ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(100)])  # a backlog
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst")  # status etc. use Redis
+    assert worker.wait(30) == 0
+    assert sorted(listed(resq, "done")) == sorted(ids)
+    assert {p.split(":")[1] for p in listed(resq, "pids")} == {str(worker.pid)}

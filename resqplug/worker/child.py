@@ -156,10 +156,10 @@ class ChildLoop:
         # Connections are not shared with the parent: the worker's own client is
         # the parent's alone; jobs and plugins here get a client the parent built
         # for its children and never used (its pool connects anew here).
+        # Forked by a fork server (no client given): the default client is the
+        # one it built, unused, or is built on first use if a job needs it.
         if self.client is not None:
             config.use_client(self.client)
-        else:  # forked by a fork server: built on first use, if a job needs it
-            config.forget_client()
         return self.worker.processor
 
     def _alarm(self, signum: int, frame: FrameType | None) -> None:

@@ -49,6 +49,7 @@ class ForkServer:
         self.proc, self.sock, self.worker = proc, sock, worker
         self.ready = False
         self.started = time.monotonic()
+        self.has_client = False  # loaded the Redis client at start (plugins, job modules)
 
     @classmethod
     def launch(cls, worker: Worker) -> ForkServer:
@@ -98,6 +99,7 @@ class ForkServer:
             if "error" in reply:
                 raise ForkServerGone(reply["error"])
             check_same_jobs(self.worker, reply)
+            self.has_client = bool(reply.get("client"))
         except (OSError, ValueError, KeyError, TypeError, ForkServerGone) as exc:
             self.close(timeout=1.0)
             raise ForkServerGone(str(exc)) from None
@@ -224,11 +226,21 @@ class ServerLink:
 
     def ready(self, wait: float = 0.0) -> ForkServer | None:
         """The server, if it is ready to fork."""
+        server = self.server
         try:
-            return self.server if self.server is not None and self.server.poll(wait) else None
+            if server is None or not server.poll(wait):
+                return None
         except ForkServerGone as exc:
             self.unusable(exc)
             return None
+        if server.has_client and self.policy == "auto":
+            # Plugins or job modules load the Redis client: the server is about
+            # as big as the worker, and forking from it would gain nothing.
+            log.debug("fork server not used: the job side loads the Redis client")
+            server.close()
+            self.server, self.starts = None, SERVER_STARTS
+            return None
+        return server
 
     def unusable(self, exc: ForkServerGone) -> None:
         """A server that cannot start (or load the worker's jobs) will not later."""

@@ -12,7 +12,15 @@ import time
 
 import pytest
 import worker_jobs as wj
-from helpers import WorkerProcess, child_pids, fork_server_pids, job_children, wait_for
+from helpers import (
+    WorkerProcess,
+    child_pids,
+    env,
+    fork_server_pids,
+    job_children,
+    resqplug_cmd,
+    wait_for,
+)
 
 import resqplug
 from resqplug.plugins import Plugins
@@ -208,3 +216,17 @@ def test_auto_does_not_fork_from_a_server_that_holds_the_redis_client(resq, redi
     assert worker.wait(30) == 0
     assert sorted(listed(resq, "done")) == sorted(ids)
     assert {p.split(":")[1] for p in listed(resq, "pids")} == {str(worker.pid)}
+
+
+def test_an_unknown_fork_server_setting_is_one_line_and_exit_4(redis_url, namespace):
+    done = subprocess.run(
+        resqplug_cmd(redis_url, namespace, "work", "-q", "work", "--burst"),
+        env=env({"RESQPLUG_FORK_SERVER": "sometimes"}),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 4
+    assert done.stderr.strip().splitlines() == [
+        "resqplug: error: RESQPLUG_FORK_SERVER='sometimes': use auto, always or never"
+    ]

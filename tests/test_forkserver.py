@@ -178,12 +178,15 @@ def test_a_child_for_several_jobs_survives_the_idle_time(resq, redis_url, namesp
     args = ["-q", "work", "--fork", "--max-jobs-per-child", "5"]
     worker = WorkerProcess(redis_url, namespace, *args, extra_env=settings)
     try:
-        resq.enqueue_many(wj.WRecord, [(i,) for i in range(20)])
-        wait_for(lambda: len(listed(resq, "done")) == 20, what="the backlog done")
+        # 202 = 40 x 5 + 2: the last child waits for 3 more jobs when the
+        # worker goes idle, and it is the server's.
+        resq.enqueue_many(wj.WRecord, [(i,) for i in range(202)])
+        wait_for(lambda: len(listed(resq, "done")) == 202, timeout=30, what="the backlog done")
+        assert listed(resq, "pids")[-1].split(":")[1] != str(worker.pid)
         time.sleep(1.5)  # the idle time passes (what the test is about, not a wait)
         assert (fork_server_pids(worker.pid) == []) == (policy == "auto")
-        resq.enqueue_many(wj.WRecord, [(i,) for i in range(20, 23)])
-        wait_for(lambda: len(listed(resq, "done")) == 23, what="the jobs after the idle time")
+        resq.enqueue_many(wj.WRecord, [(i,) for i in range(202, 205)])
+        wait_for(lambda: len(listed(resq, "done")) == 205, what="the jobs after the idle time")
         assert resq.failures.count() == 0
     finally:
         worker.stop()
@@ -230,3 +233,17 @@ def test_an_unknown_fork_server_setting_is_one_line_and_exit_4(redis_url, namesp
     assert done.stderr.strip().splitlines() == [
         "resqplug: error: RESQPLUG_FORK_SERVER='sometimes': use auto, always or never"
     ]
+
+
+@pytest.mark.parametrize("policy", ["always", "never"])
+def test_a_program_a_job_started_does_not_keep_its_dead_child_alive_for_the_worker(
+    resq, redis_url, namespace, policy
+):
+    settings = {**CORE_ONLY, "RESQPLUG_FORK_SERVER": policy}
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--fork", extra_env=settings)
+    try:
+        dying = resq.enqueue(wj.WSpawnThenDie, 8)  # its "sleep 8" outlives it
+        wait_for(lambda: resq.failures.count() == 1, timeout=4, what="the job failed")
+        assert "killed by signal 9" in resq.failures.get(dying)["error"]
+    finally:
+        worker.stop()

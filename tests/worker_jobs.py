@@ -153,3 +153,15 @@ class WKillParent(resqplug.Job):
         record_start(self)
         os.kill(os.getppid(), signal.SIGKILL)
         time.sleep(5)  # killed with its parent meanwhile (PDEATHSIG)
+
+
+class WSpawnThenDie(resqplug.Job):
+    """Starts a program in the background, then dies by SIGKILL: the program
+    must hold no end of the child's pipes to its worker."""
+
+    queue = "work"
+
+    def perform(self, seconds: float) -> None:
+        record_start(self)
+        os.system(f"sleep {seconds} &")
+        os.kill(os.getpid(), signal.SIGKILL)

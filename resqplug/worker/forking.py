@@ -46,7 +46,7 @@ from .child import (
 from .control import TICK
 from .executors import job_timeout
 from .jobchild import Child, describe_status
-from .serverlink import START_TIMEOUT_S, ForkServer, ForkServerGone, ServerLink
+from .serverlink import START_TIMEOUT_S, ForkRefused, ForkServer, ForkServerGone, ServerLink
 from .taken import Ack, Taken
 from .worker import SLOW_JOB_S
 
@@ -415,6 +415,8 @@ class Forking:
                 return pid, bound if is_bound else None, server
             except ForkServerGone as exc:
                 self.server_gone(server, exc)  # this child is forked here, later ones there
+            except ForkRefused as exc:
+                log.warning("%s; the worker forks this child itself", exc)
         return self.fork_here(job, bound, theirs, ours), bound, None
 
     def fork_here(

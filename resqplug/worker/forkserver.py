@@ -111,7 +111,12 @@ class Server:
         while True:
             sock.settimeout(REAP_S if self.live else None)
             try:
-                size, ancillary, flags, _ = sock.recvmsg_into(buffers, CMSG_SPACE)
+                # Close-on-exec, as the worker made them: a program a job
+                # starts must not hold a pipe end (the worker would never see
+                # the end of file of a child that died).
+                size, ancillary, flags, _ = sock.recvmsg_into(
+                    buffers, CMSG_SPACE, socket.MSG_CMSG_CLOEXEC
+                )
             except TimeoutError:
                 self.reap()
                 continue

@@ -35,6 +35,11 @@ class ForkServerGone(ResqplugError):
     """The fork server did not answer (it died, or never started)."""
 
 
+class ForkRefused(ResqplugError):
+    """The fork server answered but could not fork (no processes, memory or
+    descriptors left): it and its children are fine."""
+
+
 def supported() -> bool:
     return sys.platform.startswith("linux") and hasattr(socket, "SOCK_SEQPACKET")
 
@@ -118,7 +123,7 @@ class ForkServer:
         rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
         pid, is_bound = _PID.unpack(self.request(FORK + kind + frame, _PID.size, rights))
         if pid <= 0:
-            raise ForkServerGone("the fork server could not fork")
+            raise ForkRefused("the fork server could not fork")
         return pid, is_bound
 
     def status(self, pid: int) -> int:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found]  # the C module under signal
 import ctypes
 import functools
+import gc
 import logging
 import os
 import select
 import signal
 import struct
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -206,6 +208,36 @@ class ChildLoop:
         finally:
             if self.timeout:
                 signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def fork_child(
+    loop: ChildLoop,
+    job: Job | None,
+    in_child: Callable[[], None],
+    exit_code: Callable[[int], int] | None = None,
+) -> int:
+    """Fork a job child that runs ``loop`` (the worker and its fork server
+    both fork this way): ``before_fork`` first, then, in the child,
+    ``in_child`` (closing what the child must not hold) and the loop, whose
+    result ``exit_code`` may change. Returns the child's pid."""
+    loop.worker.plugins.call_each("before_fork", worker=loop.worker, job=job)
+    gc.freeze()  # keep the collector from touching (and copying) inherited pages
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            in_child()
+            code = loop.run()
+            code = exit_code(code) if exit_code is not None else code
+        except BaseException:
+            log.exception("child crashed")
+        finally:
+            os._exit(code)
+    try:  # noqa: SIM105 - the child may have done it, or exited
+        os.setpgid(pid, pid)
+    except OSError:
+        pass
+    return pid
 
 
 @functools.cache

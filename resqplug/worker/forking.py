@@ -17,7 +17,6 @@ parent, never both.
 from __future__ import annotations
 
 import contextlib
-import gc
 import itertools
 import logging
 import os
@@ -36,6 +35,7 @@ from .child import (
     RUN,
     TOKEN,
     ChildLoop,
+    fork_child,
     job_frame,
     read_frame,
     take_token,
@@ -136,11 +136,9 @@ class Forking:
     def server_gone(self, server: ForkServer, exc: ForkServerGone) -> None:
         """The server died and took its children along: none of its spares may
         be sent a job (it would be failed without having run)."""
-        kept = [s for s in self.spares if s.server is not server]
-        for spare in self.spares:
-            if spare.server is server:
-                self.let_go(spare)
-        self.spares = deque(kept)
+        for spare in [s for s in self.spares if s.server is server]:
+            self.spares.remove(spare)
+            self.let_go(spare)
         self.link.gone(server, exc)
 
     def close(self) -> None:
@@ -427,8 +425,6 @@ class Forking:
         ours: tuple[int, int, int],
     ) -> int:
         w = self.worker
-        w.plugins.call_each("before_fork", worker=w, job=job)
-        gc.freeze()  # keep the collector from touching (and copying) inherited pages
         # Built here: every object a child does not have to make is a page it
         # does not copy.
         if self.child_client is None:
@@ -436,18 +432,10 @@ class Forking:
         loop = ChildLoop(w, os.getpid(), *theirs, self.child_client, bound)
         others = [c for c in (self.child, *self.spares) if c is not None]
         server_fd = self.link.socket_fd()
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                for other in others:
-                    other.close_pipes()  # else a sibling's pipe never reaches EOF
-                close_fds(*ours, server_fd)  # nor its own pipe, nor the server its socket
-                code = loop.run()
-            except BaseException:
-                log.exception("child crashed")
-            finally:
-                os._exit(code)
-        with contextlib.suppress(OSError):  # the child already did it, or exited
-            os.setpgid(pid, pid)
-        return pid
+
+        def in_child() -> None:
+            for other in others:
+                other.close_pipes()  # else a sibling's pipe never reaches EOF
+            close_fds(*ours, server_fd)  # nor its own pipe, nor the server its socket
+
+        return fork_child(loop, job, in_child)

@@ -33,7 +33,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from ..wake import close_fds
-from .child import WARM_UP_RUNS, ChildLoop
+from .child import WARM_UP_RUNS, ChildLoop, fork_child
 from .taken import entry_to_taken
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("resqplug.worker")
 SERVER_MODULE = "resqplug.worker.forkserver"
-BOUND, FREE = b"B", b"F"  # fork a child that has its job from birth / that gets it later
+BOUND, UNBOUND = b"B", b"U"  # fork a child that has its job from birth / gets it later
 FORK, WAIT = b"F", b"W"
 FRAME_MAX = 128 * 1024  # a bigger job is not sent along: its child starts unbound
 PRELOAD_EXIT = 75  # a child's exit code: it had to import the Redis client
@@ -152,28 +152,17 @@ class Server:
     def fork(self, kind: bytes, frame: bytes, fds: tuple[int, int, int]) -> tuple[int, bool]:
         taken, job = self.load(frame)
         bound = (taken, job) if kind == BOUND and taken is not None and job is not None else None
-        self.worker.plugins.call_each("before_fork", worker=self.worker, job=job)
-        gc.freeze()  # keep the collector from touching (and copying) inherited pages
         loop = ChildLoop(self.worker, os.getpid(), *fds, None, bound)
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                self.sock.close()
-                code = loop.run()
-                if code == 0 and not self.has_client and "redis" in sys.modules:
-                    code = PRELOAD_EXIT
-            except BaseException:
-                log.exception("child crashed")
-            finally:
-                os._exit(code)
-        try:  # noqa: SIM105 - the child may have done it, or exited
-            os.setpgid(pid, pid)
-        except OSError:
-            pass
+        pid = fork_child(loop, job, self.sock.close, self.exit_code)
         self.live.add(pid)
         self.statuses.pop(pid, None)  # an earlier child's, with the same pid
         return pid, bound is not None
+
+    def exit_code(self, code: int) -> int:
+        """In a child: PRELOAD_EXIT if it had to import the Redis client."""
+        if code == 0 and not self.has_client and "redis" in sys.modules:
+            return PRELOAD_EXIT
+        return code
 
     def load(self, frame: bytes) -> tuple[Taken | None, Job | None]:
         if not frame:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ResqplugError
 from .child import job_frame
-from .forkserver import _PID, _STATUS, _WAIT, BOUND, FORK, FRAME_MAX, FREE, SERVER_MODULE, WAIT
+from .forkserver import _PID, _STATUS, _WAIT, BOUND, FORK, FRAME_MAX, SERVER_MODULE, UNBOUND, WAIT
 
 if TYPE_CHECKING:
     import subprocess
@@ -119,7 +119,7 @@ class ForkServer:
         frame = b"" if taken is None else job_frame(taken)
         if len(frame) > FRAME_MAX:
             frame = b""  # before_fork gets None; the child gets the job over its pipe
-        kind = BOUND if bound and frame else FREE
+        kind = BOUND if bound and frame else UNBOUND
         rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
         pid, is_bound = _PID.unpack(self.request(FORK + kind + frame, _PID.size, rights))
         if pid <= 0:

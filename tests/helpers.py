@@ -8,9 +8,11 @@ from pathlib import Path
 
 import redis
 
+import resqplug
 from resqplug.pytest_fixtures import FAST_LEASE, child_env, resqplug_cmd, wait_for  # noqa: F401 - re-exported for the tests
 
 TESTS = Path(__file__).resolve().parent
+CORE_ONLY = {"RESQPLUG_DISABLE_PLUGINS": "retry,scheduler,loner,status,cleaner"}
 
 
 def env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -97,3 +99,16 @@ def job_children(worker_pid: int) -> list[int]:
     return [
         p for parent in job_parents(worker_pid) for p in child_pids(parent) if not is_fork_server(p)
     ]
+
+
+def listed(resq: resqplug.Resq, name: str) -> list[str]:
+    """A list the test jobs of worker_jobs record in (done, started, pids, ...)."""
+    return [x.decode() for x in resq.redis.lrange(resq.keys.plugin("test", name), 0, -1)]
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")  # a zombie no longer runs anything

@@ -9,15 +9,11 @@ import time
 
 import pytest
 import worker_jobs as wj
-from helpers import WorkerProcess, registered_workers, wait_for
+from helpers import WorkerProcess, listed, registered_workers, wait_for
 
 import resqplug
 
 MODES = {"fork": ["--fork"], "nofork": ["--no-fork"], "threads": ["--threads", "3"]}
-
-
-def listed(resq: resqplug.Resq, name: str) -> list[str]:
-    return [x.decode() for x in resq.redis.lrange(resq.keys.plugin("test", name), 0, -1)]
 
 
 def runs(resq: resqplug.Resq, job_id: str) -> int:

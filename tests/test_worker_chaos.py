@@ -8,10 +8,9 @@ from __future__ import annotations
 import json
 import signal
 from collections import Counter
-from pathlib import Path
 
 import worker_jobs
-from helpers import WorkerProcess, job_parents, registered_workers, wait_for
+from helpers import WorkerProcess, job_parents, process_gone, registered_workers, wait_for
 
 from resqplug.worker.inflight import InFlight
 from resqplug.worker.registry import redis_time
@@ -20,14 +19,6 @@ JOBS = 800
 SECONDS = 0.005
 FORK = ("--fork", "--max-jobs-per-child", "20", "--shutdown-timeout", "0.2")
 NO_FORK = ("--no-fork", "--shutdown-timeout", "0.2")
-
-
-def process_gone(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except FileNotFoundError:
-        return True
-    return state in ("Z", "X")  # a zombie no longer runs anything
 
 
 def worker_ids_by_pid(client, namespace: str) -> dict[int, str]:

@@ -9,21 +9,16 @@ import subprocess
 
 import pytest
 import worker_jobs as wj
-from helpers import WorkerProcess, env, job_children, resqplug_cmd, wait_for
+from helpers import CORE_ONLY, WorkerProcess, env, job_children, listed, resqplug_cmd, wait_for
 
 import resqplug
 
 # Without the other plugins jobs are fast enough for batches to grow.
-CORE_ONLY = {"RESQPLUG_DISABLE_PLUGINS": "retry,scheduler,loner,status,cleaner"}
 MODES = {
     "nofork": ["--no-fork"],
     "fork": ["--fork"],
     "fork, 10 jobs per child": ["--fork", "--max-jobs-per-child", "10"],
 }
-
-
-def listed(resq: resqplug.Resq, name: str) -> list[str]:
-    return [x.decode() for x in resq.redis.lrange(resq.keys.plugin("test", name), 0, -1)]
 
 
 def run_counts(resq: resqplug.Resq) -> dict[str, int]:

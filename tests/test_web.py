@@ -1,5 +1,6 @@
 """The web dashboard, server side: every page and action, against a real Redis
-with every plugin installed, real worker processes and the real ``resqplug web``.
+with every plugin installed, real worker processes and the real ``resqplug web``
+(the Host check against DNS rebinding: test_web_hosts.py).
 
 Security (REFERENCE D.37-D.43): stored and reflected XSS, CSRF, basic auth,
 the non-loopback bind refusal, security headers, redaction, parameter clamping,
@@ -57,6 +58,9 @@ with warnings.catch_warnings():
 
 
 CSRF = "resqplug_csrf"
+# The dashboard answers to loopback names only (unless told others), so the
+# test client uses one instead of Starlette's default "testserver".
+BASE = "http://localhost:5678"
 PAGES = ["/", "/failed", "/workers", "/stats"]
 PLUGIN_PAGES = ["/p/schedule", "/p/statuses", "/p/cleaner", "/p/locks", "/p/retries"]
 PAGE_TIMES: dict[str, float] = {}
@@ -187,9 +191,14 @@ def client(default_client: resqplug.Resq) -> resqplug.Resq:
     return default_client
 
 
+def dashboard(app: Any) -> TestClient:
+    """A test client for ``app`` that reaches it by a loopback name."""
+    return TestClient(app, base_url=BASE)
+
+
 @pytest.fixture
 def web(client: resqplug.Resq) -> Iterator[TestClient]:
-    with TestClient(create_app(client)) as tc:
+    with dashboard(create_app(client)) as tc:
         yield tc
 
 
@@ -909,7 +918,7 @@ def test_csrf_forged_posts_are_refused_and_change_nothing(client, action_world, 
     path = path.format(**action_world)
     data = fields(action_world)
     app = create_app(client)
-    with TestClient(app) as victim, TestClient(app) as stranger:
+    with dashboard(app) as victim, dashboard(app) as stranger:
         good = token(victim)
         before = fingerprint(client)
         forged = {
@@ -922,7 +931,7 @@ def test_csrf_forged_posts_are_refused_and_change_nothing(client, action_world, 
             "same-site": (victim, {**data, "csrf": good}, {"Sec-Fetch-Site": "same-site"}),
             "foreign origin": (victim, {**data, "csrf": good}, {"Origin": "http://evil.example"}),
             "null origin": (victim, {**data, "csrf": good}, {"Origin": "null"}),
-            "other scheme": (victim, {**data, "csrf": good}, {"Origin": "https://testserver"}),
+            "other scheme": (victim, {**data, "csrf": good}, {"Origin": "https://localhost:5678"}),
         }
         for kind, (tc, form, headers) in forged.items():
             r = tc.post(path, data=form, headers=headers, follow_redirects=False)
@@ -943,7 +952,7 @@ def test_csrf_forged_posts_are_refused_and_change_nothing(client, action_world, 
         r = victim.post(
             path,
             data={**data, "csrf": good},
-            headers={"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"},
+            headers={"Sec-Fetch-Site": "same-origin", "Origin": BASE},
             follow_redirects=False,
         )
         assert r.status_code == 303, (name, r.text[:200])
@@ -974,7 +983,7 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 def test_basic_auth_protects_every_page_and_action(client) -> None:
     creds = ("admin", "s3cret:päss")
-    with TestClient(create_app(client, credentials=creds)) as tc:
+    with dashboard(create_app(client, credentials=creds)) as tc:
         paths = [*PAGES, *PLUGIN_PAGES, "/api/overview", "/queues/web", "/p/nope"]
         wrong = [
             {},
@@ -1004,12 +1013,12 @@ def test_basic_auth_protects_every_page_and_action(client) -> None:
 def test_basic_auth_from_the_environment(client, monkeypatch) -> None:
     monkeypatch.setenv("RESQPLUG_WEB_USER", "ops")
     monkeypatch.setenv("RESQPLUG_WEB_PASSWORD", "hunter2")
-    with TestClient(create_app(client)) as tc:
+    with dashboard(create_app(client)) as tc:
         assert tc.get("/").status_code == 401
         assert tc.get("/", headers=basic("ops", "hunter3")).status_code == 401
         assert tc.get("/", headers=basic("ops", "hunter2")).status_code == 200
     monkeypatch.delenv("RESQPLUG_WEB_PASSWORD")
-    with TestClient(create_app(client)) as tc:  # half a pair is no credentials
+    with dashboard(create_app(client)) as tc:  # half a pair is no credentials
         assert tc.get("/").status_code == 200
 
 
@@ -1206,7 +1215,7 @@ def test_secrets_in_args_are_redacted_on_queue_and_failed_pages(client, web) -> 
 
 def test_custom_redaction_list(client) -> None:
     client.enqueue(wj.WebRecord, {"ssn": "123-45-6789", "password": "shown-now"})
-    with TestClient(create_app(client, redact_keys=("ssn",))) as tc:
+    with dashboard(create_app(client, redact_keys=("ssn",))) as tc:
         text = tc.get("/queues/web").text
     assert "123-45-6789" not in text and "shown-now" in text
 
@@ -1391,7 +1400,7 @@ def test_mounted_under_a_prefix_in_an_asgi_app(client) -> None:
     client.enqueue_many(wj.WebRecord, [(1,), (2,)])
     [failed] = fail(client, "fails", (wj.WebFail, ("boom",)))
     parent = Starlette(routes=[Route("/", home), Mount("/resque", app=create_app(client))])
-    with TestClient(parent) as tc:
+    with dashboard(parent) as tc:
         assert tc.get("/").text == "the user's own app"
         for path in ("/resque/", *(f"/resque{p}" for p in [*PAGES[1:], *PLUGIN_PAGES])):
             r = tc.get(path)
@@ -1482,6 +1491,20 @@ def test_wsgi_app_under_a_script_name(client) -> None:
     )
     assert status.startswith("303") and headers["location"].startswith("/resque/failed?")
     assert client.size("fails") == 1
+
+
+def test_wsgi_app_refuses_a_rebinding_host(client) -> None:
+    fail(client, "fails", (wj.WebFail, ("boom",)))
+    app = wsgi_app(client)
+    evil = {"Host": "evil.example:8080", "Origin": "http://evil.example:8080"}
+    status, headers, body = call_wsgi(app, "GET", "/failed", headers=evil)
+    assert status.startswith("400") and "set-cookie" not in headers
+    assert body.startswith(b"bad request: host 'evil.example' is not served here")
+    cookie = {"Cookie": f"{CSRF}=tok"}
+    status, _, _ = call_wsgi(app, "POST", "/failed/clear", body=b"csrf=tok", headers=evil | cookie)
+    assert status.startswith("400") and client.failures.count() == 1
+    status, _, _ = call_wsgi(app, "GET", "/failed", headers={"Host": "localhost:8000"})
+    assert status.startswith("200")
 
 
 def test_wsgi_app_in_werkzeugs_dispatcher(client) -> None:

@@ -17,6 +17,7 @@ from ..overview import snapshot
 from ..payload import validate_queue_name
 from ..plugins import get_plugins
 from . import views
+from .hosts import AllowedHosts
 from .pages import Button, Page, Progress
 from .security import clamp_int, csrf_ok, csrf_token
 
@@ -25,10 +26,15 @@ PER_PAGE, MAX_PER_PAGE = 25, 100
 
 class Dashboard:
     def __init__(
-        self, client: Resq | None, credentials: tuple[str, str] | None, redact_keys: tuple[str, ...]
+        self,
+        client: Resq | None,
+        credentials: tuple[str, str] | None,
+        redact_keys: tuple[str, ...],
+        hosts: AllowedHosts,
     ) -> None:
         self._client = client
         self.credentials = credentials
+        self.hosts = hosts
         self.redact_keys = redact_keys
         self.env = Environment(
             loader=PackageLoader("resqplug.web", "templates"),
@@ -65,7 +71,7 @@ class Dashboard:
 
     async def form(self, request: Request) -> dict[str, str] | None:
         form = {k: str(v) for k, v in (await request.form()).items()}
-        return form if csrf_ok(request, form) else None
+        return form if csrf_ok(request, form, self.hosts) else None
 
     # --- pages ---------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Dashboard security: basic auth, CSRF, headers, redaction, clamping."""
+"""Dashboard security: the Host check, basic auth, CSRF, headers, clamping."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .hosts import AllowedHosts
 
 CSRF_COOKIE = "resqplug_csrf"
 CSP = (
@@ -55,15 +58,39 @@ def csrf_token(request: Request) -> str:
     return request.cookies.get(CSRF_COOKIE) or request.state.new_csrf
 
 
-def csrf_ok(request: Request, form: dict[str, Any]) -> bool:
-    """Double-submit token, and a cross-site request is refused outright."""
+def csrf_ok(request: Request, form: dict[str, Any], hosts: AllowedHosts) -> bool:
+    """Double-submit token, and a cross-site request is refused outright: its
+    Origin (else its Referer) must name one of ``hosts``, never merely repeat
+    the request's Host header, which a rebinding page chooses."""
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         return False
-    origin = request.headers.get("origin")
-    if origin and origin != f"{request.url.scheme}://{request.url.netloc}":
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if source and not hosts.is_own_origin(source, request.url.scheme, request.url.port):
         return False
     cookie, sent = request.cookies.get(CSRF_COOKIE, ""), str(form.get("csrf", ""))
     return bool(cookie) and hmac.compare_digest(cookie.encode(), sent.encode())
+
+
+class HostGuard:
+    """ASGI middleware: a request whose Host is not one of ``hosts`` gets a
+    plain 400 before anything else runs (pages hand out the CSRF token)."""
+
+    def __init__(self, app: ASGIApp, hosts: AllowedHosts) -> None:
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            found = [value for name, value in scope["headers"] if name == b"host"]
+            reason = self.hosts.refusal(found)
+            if reason is not None:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                refused = PlainTextResponse(f"bad request: {reason}\n", 400)
+                refused.headers["X-Content-Type-Options"] = "nosniff"
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -13,8 +15,9 @@ from starlette.staticfiles import StaticFiles
 from ..client import Resq
 from . import actions
 from .app import Dashboard
+from .hosts import AllowedHosts
 from .pages import DEFAULT_REDACT
-from .security import credentials_from_env, guarded
+from .security import HostGuard, credentials_from_env, guarded
 
 
 def create_app(
@@ -22,11 +25,21 @@ def create_app(
     *,
     credentials: tuple[str, str] | None = None,
     redact_keys: tuple[str, ...] = DEFAULT_REDACT,
+    allowed_hosts: Iterable[str] = (),
 ) -> Starlette:
     """The dashboard as an ASGI app. ``client`` defaults to the default client;
     ``credentials`` (user, password) turn on basic auth (default: from
-    RESQPLUG_WEB_USER / RESQPLUG_WEB_PASSWORD)."""
-    d = Dashboard(client, credentials or credentials_from_env(), redact_keys)
+    RESQPLUG_WEB_USER / RESQPLUG_WEB_PASSWORD).
+
+    ``allowed_hosts``: the host names (or IP addresses) browsers reach the
+    dashboard by, besides the loopback ones (localhost, *.localhost,
+    127.0.0.0/8, ::1), which are always allowed. A request whose Host header
+    names anything else gets a 400, and an action whose Origin/Referer does
+    gets a 403: this is what stops a DNS-rebinding page. Mounted in your own
+    app, list the names your site is served under, e.g.
+    ``allowed_hosts=["ops.example.com"]``."""
+    hosts = AllowedHosts(allowed_hosts)
+    d = Dashboard(client, credentials or credentials_from_env(), redact_keys, hosts)
     guard = guarded(d.credentials)
 
     def get(path: str, fn: Any) -> Route:
@@ -57,7 +70,7 @@ def create_app(
         post("/p/{page}/{action}", actions.plugin_action),
         Mount("/static", StaticFiles(packages=[("resqplug.web", "static")]), name="static"),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, middleware=[Middleware(HostGuard, hosts=hosts)])
 
 
 def wsgi_app(client: Resq | None = None, **options: Any) -> Any:

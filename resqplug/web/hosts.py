@@ -101,9 +101,8 @@ class AllowedHosts:
             return f"malformed Host header {raw[:100]!r}"
         if not self.allows(parsed[0]):
             return (
-                f"host {parsed[0][:100]!r} is not served here (allowed: {LOOPBACK_NAMES}"
-                f"{''.join(', ' + n for n in self.public())}; add names with "
-                "create_app(allowed_hosts=...) or resqplug web --allow-host)"
+                f"host {parsed[0][:100]!r} is not served here (besides {LOOPBACK_NAMES}, "
+                "only names given to create_app(allowed_hosts=...) or resqplug web --allow-host)"
             )
         return None
 

@@ -1,9 +1,9 @@
 """The web dashboard, server side: every page and action, against a real Redis
-with every plugin installed, real worker processes and the real ``resqplug web``
-(the Host check against DNS rebinding: test_web_hosts.py).
+with every plugin installed and real worker processes (``resqplug web`` itself:
+test_web_cli.py; the Host check against DNS rebinding: test_web_hosts.py).
 
 Security (REFERENCE D.37-D.43): stored and reflected XSS, CSRF, basic auth,
-the non-loopback bind refusal, security headers, redaction, parameter clamping,
+security headers, redaction, parameter clamping,
 and page times with 1,000,000 queued jobs and 100,000 failures. Mounting in an
 ASGI app and in a WSGI app.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import contextlib
 import hmac
 import inspect
 import io
@@ -1058,98 +1057,6 @@ def test_credentials_are_compared_with_hmac_compare_digest() -> None:
         ):
             names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             assert not names & {"user", "password", "credentials"}, ast.unparse(node)
-
-
-# --- `resqplug web` (D.40) ----------------------------------------------------------------------
-
-
-def start_web(redis_url: str, namespace: str, *args: str, extra: dict[str, str] | None = None):
-    cmd = resqplug_cmd(redis_url, namespace, "web", *args)
-    return subprocess.Popen(
-        cmd, env=env(extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
-@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "example.com"])
-def test_resqplug_web_refuses_a_public_bind_without_credentials(redis_url, namespace, host):
-    proc = start_web(redis_url, namespace, "--host", host, "--port", str(free_port()))
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 4, err
-    assert out == ""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("resqplug: error: refusing to serve the dashboard on")
-    assert "RESQPLUG_WEB_USER" in lines[0] and "--insecure" in lines[0]
-
-
-def wait_served(proc: subprocess.Popen[str], url: str, **kw: Any) -> httpx.Response:
-    deadline = time.monotonic() + 30
-    while True:
-        if proc.poll() is not None:
-            raise AssertionError(f"resqplug web exited {proc.returncode}: {proc.stderr.read()}")
-        try:
-            return httpx.get(url, timeout=2, **kw)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def served(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        proc.communicate()
-
-
-def test_resqplug_web_insecure_serves_on_all_interfaces(redis_url, namespace, client) -> None:
-    client.enqueue(wj.WebRecord, 1)
-    port = free_port()
-    proc = start_web(redis_url, namespace, "--host", "0.0.0.0", "--port", str(port), "--insecure")
-    with served(proc):
-        r = wait_served(proc, f"http://127.0.0.1:{port}/")
-        assert r.status_code == 200 and 'data-queue="web"' in r.text
-        assert "content-security-policy" in r.headers
-
-
-def test_resqplug_web_with_credentials_serves_and_asks_for_them(redis_url, namespace) -> None:
-    port = free_port()
-    creds = {"RESQPLUG_WEB_USER": "ops", "RESQPLUG_WEB_PASSWORD": "pw"}
-    proc = start_web(redis_url, namespace, "--host", "0.0.0.0", "--port", str(port), extra=creds)
-    with served(proc):
-        r = wait_served(proc, f"http://127.0.0.1:{port}/")
-        assert r.status_code == 401
-        ok = httpx.get(f"http://127.0.0.1:{port}/", auth=("ops", "pw"), timeout=5)
-        assert ok.status_code == 200
-
-
-def test_resqplug_web_binds_loopback_by_default(redis_url, namespace) -> None:
-    help_text = subprocess.run(
-        resqplug_cmd(redis_url, namespace, "web", "--help"),
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    assert "default: 127.0.0.1" in help_text
-    port = free_port()
-    proc = start_web(redis_url, namespace, "--port", str(port))
-    with served(proc):
-        assert wait_served(proc, f"http://127.0.0.1:{port}/").status_code == 200
-        assert f"http://127.0.0.1:{port}/" in _stderr_line(proc)
-
-
-def _stderr_line(proc: subprocess.Popen[str]) -> str:
-    assert proc.stderr is not None
-    return proc.stderr.readline()
 
 
 # --- headers, redaction, clamping (D.37, D.41, D.42) ---------------------------------------------

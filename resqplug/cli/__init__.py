@@ -98,7 +98,7 @@ def client() -> Any:
 
 def main(argv: list[str] | None = None) -> None:
     from ..plugins import get_plugins
-    from . import demo, embedded_cmd, failed, info, queues, work  # noqa: F401 - commands
+    from . import demo, embedded_cmd, failed, info, queues, web_cmd, work  # noqa: F401 - commands
 
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:

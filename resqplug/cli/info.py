@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from ..connection import redact
-from ..errors import ConfigError
 from ..overview import snapshot
 from . import cli, client
 
@@ -71,33 +70,3 @@ def plugins() -> None:
 
     for name, dist, version in get_plugins().describe():
         click.echo(f"{name:<12} {dist:<24} {version}")
-
-
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=click.IntRange(1, 65535), default=5678, show_default=True)
-@click.option(
-    "--insecure",
-    is_flag=True,
-    help="Allow a non-loopback bind without credentials (not recommended).",
-)
-def web(host: str, port: int, insecure: bool) -> None:
-    """Serve the dashboard (basic auth from RESQPLUG_WEB_USER/RESQPLUG_WEB_PASSWORD)."""
-    try:
-        import uvicorn
-
-        from ..web import create_app
-        from ..web.security import credentials_from_env, is_loopback
-    except ImportError as exc:
-        raise ConfigError(f"the dashboard needs its extra: pip install 'resqplug[web]' ({exc})")
-    credentials = credentials_from_env()
-    if not is_loopback(host) and credentials is None and not insecure:
-        raise ConfigError(
-            f"refusing to serve the dashboard on {host} without credentials: set "
-            "RESQPLUG_WEB_USER and RESQPLUG_WEB_PASSWORD (or pass --insecure)"
-        )
-    client().ping()
-    click.echo(f"resqplug dashboard on http://{host}:{port}/", err=True)
-    uvicorn.run(
-        create_app(client(), credentials=credentials), host=host, port=port, log_level="warning"
-    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import ipaddress
 import os
 import secrets
 from collections.abc import Awaitable, Callable
@@ -27,15 +26,6 @@ USER_ENV, PASSWORD_ENV = "RESQPLUG_WEB_USER", "RESQPLUG_WEB_PASSWORD"
 def credentials_from_env() -> tuple[str, str] | None:
     user, password = os.environ.get(USER_ENV), os.environ.get(PASSWORD_ENV)
     return (user, password) if user and password else None
-
-
-def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def authorized(request: Request, credentials: tuple[str, str] | None) -> bool:

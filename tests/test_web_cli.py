@@ -177,6 +177,10 @@ def test_resqplug_web_insecure_serves_on_all_interfaces(redis_url, namespace, cl
         r = wait_served(proc, f"http://127.0.0.1:{port}/")
         assert r.status_code == 200 and 'data-queue="web"' in r.text
         assert "content-security-policy" in r.headers
+        # Reached by any IPv4 address (0.0.0.0 binds no IPv6); a name must be allowed.
+        for host, status in [("192.0.2.77", 200), ("[2001:db8::7]", 400), ("evil.example", 400)]:
+            r = httpx.get(f"http://127.0.0.1:{port}/", headers={"Host": f"{host}:{port}"})
+            assert r.status_code == status, host
 
 
 def test_resqplug_web_with_credentials_serves_and_asks_for_them(redis_url, namespace) -> None:
@@ -243,6 +247,7 @@ def test_a_public_bind_adds_its_address_and_name_never_a_loopback_name() -> None
         "dash.test",
     ]
     assert served_names("192.0.2.10", public, ()) == ["192.0.2.10"]
-    assert served_names("", every, ()) == []
+    # Every interface: any address (a page cannot rebind one), but no name.
+    assert served_names("", every, ()) == ["0.0.0.0/0", "::/0"]
     # A rebinding domain resolves to 127.0.0.1 too: binding by it allows no name.
     assert served_names("rebind.example", loopback, ()) == []

@@ -205,6 +205,18 @@ def test_the_check_covers_the_mounted_dashboard_not_the_users_app(client) -> Non
         assert tc.get("http://localhost:8000/resque/").status_code == 200
 
 
+def test_an_allowed_network_admits_its_addresses_and_no_name(client) -> None:
+    app = create_app(client, allowed_hosts=["10.0.0.0/8", "2001:db8::/32"])
+    for host, status in [
+        ("10.1.2.3:5678", 200),
+        ("[2001:db8::1]", 200),
+        ("11.0.0.1:5678", 400),
+        ("10.evil.example", 400),
+        ("[2001:db9::1]", 400),
+    ]:
+        assert status_and_body(call(app, [(b"host", host.encode())]))[0] == status, host
+
+
 # --- Origin and Referer of an action ------------------------------------------------------
 
 
@@ -239,7 +251,15 @@ def test_an_actions_origin_or_referer_must_name_an_allowed_host(client) -> None:
 
 @pytest.mark.parametrize(
     "entry",
-    ["http://dash.example.com", "dash.example.com:443", "dash.example.com/x", "", "a..b", "[::1"],
+    [
+        "http://dash.example.com",
+        "dash.example.com:443",
+        "dash.example.com/x",
+        "10.0.0.0/33",
+        "",
+        "a..b",
+        "[::1",
+    ],
 )
 def test_a_malformed_allowed_host_is_a_config_error_naming_it(client, entry: str) -> None:
     with pytest.raises(

@@ -24,17 +24,16 @@ def _is_ip(host: str) -> bool:
 
 
 def served_names(host: str, addresses: list[Any], allow_hosts: tuple[str, ...]) -> list[str]:
-    """The Host names the dashboard answers to besides the loopback ones: the
-    --allow-host names and, for a public bind, the addresses bound and the
-    --host name. A name that resolves to loopback is not added: a rebinding
-    domain resolves to 127.0.0.1 too."""
+    """What the dashboard answers to besides the loopback names: the
+    --allow-host entries and, for a public bind, the addresses bound (any
+    address for 0.0.0.0 or ::) and the --host name. A name that resolves to
+    loopback is not added: a rebinding domain resolves to 127.0.0.1 too."""
     from ..web import bind
 
     names = list(allow_hosts)
     if not bind.all_loopback(addresses):
-        bound = bind.specific(addresses)
-        names += bound
-        if host and len(bound) == len(addresses) and not _is_ip(host):
+        names += bind.served_addresses(addresses)
+        if host and not _is_ip(host) and len(bind.specific(addresses)) == len(addresses):
             names.append(host)
     return names
 
@@ -63,8 +62,8 @@ def exposure(addresses: list[Any], public_names: list[str]) -> str | None:
     "allow_hosts",
     multiple=True,
     metavar="NAME",
-    help="A host name (or address) browsers reach the dashboard by besides the loopback "
-    "ones, e.g. a proxy's public name; repeatable; needs credentials.",
+    help="A host name, address or network (10.0.0.0/8) browsers reach the dashboard by "
+    "besides the loopback names, e.g. a proxy's public name; repeatable; needs credentials.",
 )
 @click.option(
     "--insecure",
@@ -82,7 +81,8 @@ def web(host: str, port: int, allow_hosts: tuple[str, ...], insecure: bool) -> N
     except ImportError as exc:
         raise ConfigError(f"the dashboard needs its extra: pip install 'resqplug[web]' ({exc})")
     addresses = bind.resolve(host, port)
-    hosts = AllowedHosts(served_names(host, addresses, allow_hosts))
+    allowed = served_names(host, addresses, allow_hosts)
+    hosts = AllowedHosts(allowed)
     credentials = credentials_from_env()
     public = exposure(addresses, hosts.public())
     if public and credentials is None and not insecure:
@@ -95,7 +95,7 @@ def web(host: str, port: int, allow_hosts: tuple[str, ...], insecure: bool) -> N
     try:
         urls = " and ".join(bind.url(a) for a in addresses)
         click.echo(f"resqplug dashboard on {urls}", err=True)
-        app = create_app(client(), credentials=credentials, allowed_hosts=hosts.names)
+        app = create_app(client(), credentials=credentials, allowed_hosts=allowed)
         uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=sockets)
     finally:
         for sock in sockets:

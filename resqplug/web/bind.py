@@ -40,6 +40,13 @@ def specific(addresses: list[Address]) -> list[str]:
     return [str(ip_of(a)) for a in addresses if not ip_of(a).is_unspecified]
 
 
+def served_addresses(addresses: list[Address]) -> list[str]:
+    """The Host values a bind is reached by: each address, or the whole
+    family's network for an unspecified one (0.0.0.0/0 for 0.0.0.0)."""
+    shown = (f"{ip}/0" if ip.is_unspecified else str(ip) for ip in map(ip_of, addresses))
+    return list(dict.fromkeys(shown))
+
+
 def url(address: Address) -> str:
     ip, port = ip_of(address), address[1][1]
     return f"http://[{ip}]:{port}/" if ip.version == 6 else f"http://{ip}:{port}/"

@@ -50,19 +50,32 @@ def split_authority(authority: str) -> tuple[str, int | None] | None:
     return host, port
 
 
+def _invalid(entry: object) -> ConfigError:
+    return ConfigError(
+        f"invalid allowed host {entry!r}: give a host name, an IP address or a network "
+        "(no scheme, port or path), e.g. 'dash.example.com' or '10.0.0.0/8'"
+    )
+
+
 def normalize_host(entry: str) -> str:
-    """An allowed-hosts entry as it is compared: a host name or an IP address,
+    """An allowed-hosts name as it is compared: a host name or an IP address,
     no scheme, port or path (ConfigError naming the entry otherwise)."""
-    if isinstance(entry, str):
-        with contextlib.suppress(ValueError):  # an IP address, IPv6 without brackets too
-            return str(ipaddress.ip_address(entry.strip()))
-    parsed = split_authority(entry.strip()) if isinstance(entry, str) else None
+    if not isinstance(entry, str):
+        raise _invalid(entry)
+    with contextlib.suppress(ValueError):  # an IP address, IPv6 without brackets too
+        return str(ipaddress.ip_address(entry.strip()))
+    parsed = split_authority(entry.strip())
     if parsed is None or parsed[1] is not None:
-        raise ConfigError(
-            f"invalid allowed host {entry!r}: give a host name or IP address "
-            "(no scheme, port or path), e.g. 'dash.example.com'"
-        )
+        raise _invalid(entry)
     return parsed[0]
+
+
+def parse_network(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """An allowed-hosts network ('10.0.0.0/8'): any address in it is allowed."""
+    try:
+        return ipaddress.ip_network(entry.strip(), strict=False)
+    except ValueError:
+        raise _invalid(entry) from None
 
 
 def is_loopback_name(host: str) -> bool:
@@ -77,19 +90,31 @@ def is_loopback_name(host: str) -> bool:
 
 
 class AllowedHosts:
-    """The loopback names plus ``names`` (host names or IP addresses)."""
+    """The loopback names plus ``entries``: host names, IP addresses, and
+    networks (any address in them). An address cannot be rebound, as a name
+    can: a page whose URL names an address is served from that address."""
 
-    def __init__(self, names: Iterable[str] | str = ()) -> None:
-        if isinstance(names, str):  # one name, not its letters
-            names = [names]
-        self.names = frozenset(normalize_host(n) for n in names)
+    def __init__(self, entries: Iterable[str] | str = ()) -> None:
+        if isinstance(entries, str):  # one name, not its letters
+            entries = [entries]
+        entries = list(entries)
+        nets = [e for e in entries if isinstance(e, str) and "/" in e]
+        self.networks = tuple(parse_network(e) for e in nets)
+        self.names = frozenset(normalize_host(e) for e in entries if e not in nets)
 
     def allows(self, host: str) -> bool:
-        return is_loopback_name(host) or host in self.names
+        if is_loopback_name(host) or host in self.names:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
 
     def public(self) -> list[str]:
-        """The names that reach the dashboard from elsewhere than this machine."""
-        return sorted(n for n in self.names if not is_loopback_name(n))
+        """The entries that reach the dashboard from elsewhere than this machine."""
+        names = [n for n in self.names if not is_loopback_name(n)]
+        return sorted(names) + [str(n) for n in self.networks if not n.is_loopback]
 
     def refusal(self, host_headers: list[bytes]) -> str | None:
         """Why a request with these Host headers is refused, or None."""
@@ -102,7 +127,7 @@ class AllowedHosts:
         if not self.allows(parsed[0]):
             return (
                 f"host {parsed[0][:100]!r} is not served here (besides {LOOPBACK_NAMES}, "
-                "only names given to create_app(allowed_hosts=...) or resqplug web --allow-host)"
+                "only those given to create_app(allowed_hosts=...) or resqplug web --allow-host)"
             )
         return None
 

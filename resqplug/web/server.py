@@ -31,13 +31,13 @@ def create_app(
     ``credentials`` (user, password) turn on basic auth (default: from
     RESQPLUG_WEB_USER / RESQPLUG_WEB_PASSWORD).
 
-    ``allowed_hosts``: the host names (or IP addresses) browsers reach the
-    dashboard by, besides the loopback ones (localhost, *.localhost,
+    ``allowed_hosts``: the host names, IP addresses or networks browsers
+    reach the dashboard by, besides the loopback ones (localhost, *.localhost,
     127.0.0.0/8, ::1), which are always allowed. A request whose Host header
     names anything else gets a 400, and an action whose Origin/Referer does
     gets a 403: this is what stops a DNS-rebinding page. Mounted in your own
     app, list the names your site is served under, e.g.
-    ``allowed_hosts=["ops.example.com"]``."""
+    ``allowed_hosts=["ops.example.com", "10.0.0.0/8"]``."""
     hosts = AllowedHosts(allowed_hosts)
     d = Dashboard(client, credentials or credentials_from_env(), redact_keys, hosts)
     guard = guarded(d.credentials)

@@ -18,7 +18,7 @@ import web_jobs as wj
 from helpers import env, resqplug_cmd
 
 import resqplug
-from resqplug.cli.web_cmd import served_names
+from resqplug.web.bind import served_names
 
 CREDS = {"RESQPLUG_WEB_USER": "ops", "RESQPLUG_WEB_PASSWORD": "pw"}
 # The real CLI, with one more name in its resolver: `dash.test` (.test is

@@ -6,47 +6,10 @@ bind, or a public ``--allow-host`` name, needs credentials or ``--insecure``."""
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any
-
 import click
 
 from ..errors import ConfigError
 from . import cli, client
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
-def served_names(host: str, addresses: list[Any], allow_hosts: tuple[str, ...]) -> list[str]:
-    """What the dashboard answers to besides the loopback names: the
-    --allow-host entries and, for a public bind, the addresses bound (any
-    address for 0.0.0.0 or ::) and the --host name. A name that resolves to
-    loopback is not added: a rebinding domain resolves to 127.0.0.1 too."""
-    from ..web import bind
-
-    names = list(allow_hosts)
-    if not bind.all_loopback(addresses):
-        names += bind.served_addresses(addresses)
-        if host and not _is_ip(host) and len(bind.specific(addresses)) == len(addresses):
-            names.append(host)
-    return names
-
-
-def exposure(addresses: list[Any], public_names: list[str]) -> str | None:
-    """How the dashboard would be reachable from other machines, or None."""
-    from ..web import bind
-
-    if not bind.all_loopback(addresses):
-        return "on " + " and ".join(bind.url(a) for a in addresses)
-    if public_names:
-        return "as " + ", ".join(public_names)
-    return None
 
 
 @cli.command()
@@ -81,10 +44,10 @@ def web(host: str, port: int, allow_hosts: tuple[str, ...], insecure: bool) -> N
     except ImportError as exc:
         raise ConfigError(f"the dashboard needs its extra: pip install 'resqplug[web]' ({exc})")
     addresses = bind.resolve(host, port)
-    allowed = served_names(host, addresses, allow_hosts)
+    allowed = bind.served_names(host, addresses, allow_hosts)
     hosts = AllowedHosts(allowed)
     credentials = credentials_from_env()
-    public = exposure(addresses, hosts.public())
+    public = bind.exposure(addresses, hosts.public())
     if public and credentials is None and not insecure:
         raise ConfigError(
             f"refusing to serve the dashboard {public} without credentials: set "

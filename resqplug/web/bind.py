@@ -35,11 +35,6 @@ def all_loopback(addresses: list[Address]) -> bool:
     return bool(addresses) and all(ip_of(a).is_loopback for a in addresses)
 
 
-def specific(addresses: list[Address]) -> list[str]:
-    """The bound IP addresses that name one interface (not 0.0.0.0 or ::)."""
-    return [str(ip_of(a)) for a in addresses if not ip_of(a).is_unspecified]
-
-
 def served_addresses(addresses: list[Address]) -> list[str]:
     """The Host values a bind is reached by: each address, or the whole
     family's network for an unspecified one (0.0.0.0/0 for 0.0.0.0)."""
@@ -50,6 +45,37 @@ def served_addresses(addresses: list[Address]) -> list[str]:
 def url(address: Address) -> str:
     ip, port = ip_of(address), address[1][1]
     return f"http://[{ip}]:{port}/" if ip.version == 6 else f"http://{ip}:{port}/"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def served_names(host: str, addresses: list[Address], allow_hosts: tuple[str, ...]) -> list[str]:
+    """What the dashboard answers to besides the loopback names: the
+    --allow-host entries and, for a public bind, the addresses bound (any
+    address for 0.0.0.0 or ::) and the --host name. A name that resolves to
+    loopback is not added: a rebinding domain resolves to 127.0.0.1 too."""
+    names = list(allow_hosts)
+    if not all_loopback(addresses):
+        names += served_addresses(addresses)
+        wildcard = any(ip_of(a).is_unspecified for a in addresses)
+        if host and not wildcard and not _is_ip(host):
+            names.append(host)
+    return names
+
+
+def exposure(addresses: list[Address], public_names: list[str]) -> str | None:
+    """How the dashboard would be reachable from other machines, or None."""
+    if not all_loopback(addresses):
+        return "on " + " and ".join(url(a) for a in addresses)
+    if public_names:
+        return "as " + ", ".join(public_names)
+    return None
 
 
 def bind(addresses: list[Address]) -> list[socket.socket]:

@@ -88,13 +88,17 @@ def job_discarded(job: Job, reason: str) -> None:
     own removal). ``reason`` says how: the core's are ``"dequeued"``,
     ``"queue removed"``, ``"removed"`` (one queued job, e.g. from the
     dashboard), ``"failure removed"``, ``"failures cleared"``, ``"delayed
-    removed"`` and ``"vetoed"`` (a delayed job that ``before_enqueue`` refused
-    when it came due); plugins add their own (``"killed"``, ``"failures
-    cleaned"``). ``job`` is built from the removed payload, with its id, args
-    and meta; its class is a plain ``Job`` when this process does not know
-    the class (no module is imported by name); ``job.client`` is the client
-    that removed it (use ``resqplug.client_for(job)``). A payload that does not decode
-    fires nothing: no plugin saw it enqueued. A failure record whose job was
+    removed"``, and for a delayed job dropped when it came due ``"vetoed"``
+    (by ``before_enqueue``) or ``"duplicate"`` (an enqueue guard held by
+    another job). Plugins fire it for their own removals with their own
+    reasons (``"failures cleaned"``; ``"killed"``: a job killed before its
+    start, which a worker drops unrun when it takes it).
+
+    ``job`` is built from the removed payload, with its id, args and meta; it
+    is a plain ``Job`` when this process does not know the class (no module
+    is imported by name); ``job.client`` is the client that removed it (use
+    ``resqplug.client_for(job)``). A payload that does not decode fires
+    nothing: no plugin saw it enqueued. A failure record whose job was
     enqueued again (``retried_at``, or a failure recorded by a retry) fires
     nothing either: that job lives on under the same id.
 

@@ -183,6 +183,23 @@ def test_delayed_job_vetoed_when_due_is_announced(resq, heard):
     assert heard.ids == [job.id] and heard.reasons == ["vetoed"] and delayed.count() == 0
 
 
+def test_delayed_job_refused_as_a_duplicate_when_due_is_announced(resq, heard):
+    guard_key = resq.keys.plugin("discardtest", "guard")
+
+    class Guard:
+        @resqplug.hookimpl
+        def before_enqueue(self, job: resqplug.Job) -> None:
+            job.guards.append(resqplug.EnqueueGuard(guard_key, job.id, 60_000))
+
+    resq.plugins.register(Guard(), name="guard")
+    delayed = DelayedSet(resq, "discardtest")
+    job = resq.build(DiscardKept, [1])
+    delayed.add("dq", resq.prepare(job) or "", 0)
+    resq.redis.set(guard_key, "another-job")
+    assert delayed.move_due() == 0
+    assert heard.ids == [job.id] and heard.reasons == ["duplicate"] and delayed.count() == 0
+
+
 # --- untrusted entries, failing plugins, no listener -----------------------------------
 
 

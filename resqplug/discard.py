@@ -25,6 +25,9 @@ BATCH = 500  # entries removed (and announced) per round trip in bulk removals
 HOLD_MS = 3_600_000  # a remover killed mid-announcement leaves the rest to expire
 
 JobOf = Callable[[bytes], Job | None]
+# What reading an untrusted entry may raise (json raises RecursionError on
+# deep nesting): the entry is then not a job we wrote.
+UNREADABLE = (PayloadError, ValueError, TypeError, RecursionError)
 
 
 def listening(plugins: Plugins) -> bool:
@@ -36,7 +39,7 @@ def payload_job(raw: bytes | str, queue: str) -> Job | None:
     """The job a removed payload was, or None when it does not decode."""
     try:
         return any_job(decode(raw), queue)
-    except (PayloadError, ValueError):
+    except UNREADABLE:
         return None
 
 
@@ -57,7 +60,7 @@ def record_job(raw: bytes | str) -> Job | None:
     again under the same id (``retried_at``, or a failure a retry recorded)."""
     try:
         record = json.loads(raw)
-    except ValueError:
+    except UNREADABLE:
         return None
     if not isinstance(record, dict) or "retried_at" in record:
         return None
@@ -67,7 +70,7 @@ def record_job(raw: bytes | str) -> Job | None:
     queue = record.get("queue")
     try:
         return payload_job(dumps(record.get("payload")), queue if isinstance(queue, str) else "")
-    except (TypeError, ValueError):  # not JSON-safe (NaN, ...): not a payload we wrote
+    except UNREADABLE:  # not JSON-safe (NaN, ...): not a payload we wrote
         return None
 
 

@@ -206,11 +206,13 @@ def test_delayed_job_refused_as_a_duplicate_when_due_is_announced(resq, heard):
 def test_payloads_that_do_not_decode_are_removed_without_a_hook(resq, heard):
     good = resq.enqueue(DiscardKept, 1)
     key = resq.keys.queue("dq")
-    resq.redis.rpush(key, b"\xff not json", '{"class":"X","args":"no"}', "[1]")
-    assert resq.remove_queue("dq") == 4
+    deep = '{"class":"X","args":' + "[" * 100_000 + "]" * 100_000 + "}"
+    resq.redis.rpush(key, b"\xff not json", '{"class":"X","args":"no"}', "[1]", deep)
+    assert resq.remove_queue("dq") == 5
     assert heard.ids == [good] and resq.size("dq") == 0
-    resq.redis.rpush(resq.keys.failed, b"\xff", '{"payload":{"class":1}}', '{"retried_at":1}')
-    assert resq.failures.clear() == 3 and heard.ids == [good]
+    records = [b"\xff", '{"payload":{"class":1}}', '{"retried_at":1}', "[" * 100_000]
+    resq.redis.rpush(resq.keys.failed, *records, '{"payload":' + deep + "}")
+    assert resq.failures.clear() == 5 and heard.ids == [good]
 
 
 def test_a_raising_plugin_never_stops_the_removal(resq, heard, caplog, monkeypatch):

@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from . import discard
 from . import payload as payload_mod
 from .connection import DEFAULT_URL, make_client, parse, translated
 from .errors import ConfigError, DontDequeue, DontEnqueue, PayloadError
@@ -253,10 +254,30 @@ class Resq:
             return 0
         prefix = payload_mod.args_prefix(job.class_name, job.args if args else None)
         with translated(self.url):
-            removed = int(
-                self.scripts.dequeue([self.keys.queue(job.queue)], [prefix, "0" if args else "1"])
-            )
+            removed = self._dequeue(job.queue, [prefix, "0" if args else "1"])
         self.plugins.call_each("after_dequeue", job=job, removed=removed)
+        return removed
+
+    def _dequeue(self, queue: str, match: list[str]) -> int:
+        """Remove the matching jobs; with listeners of ``job_discarded``, in
+        batches that name the jobs removed, announcing each."""
+        keys = [self.keys.queue(queue)]
+        if not discard.listening(self.plugins):
+            return int(self.scripts.dequeue(keys, [*match, 0]))
+        removed, more = 0, 1
+        while more:
+            more, *payloads = self.scripts.dequeue(keys, [*match, discard.BATCH])
+            removed += len(payloads)
+            discard.announce(self, payloads, discard.queued_job(queue), "dequeued")
+        return removed
+
+    def remove_queued(self, queue: str, raw: bytes) -> bool:
+        """Remove one queued job, given its payload as read from the queue.
+        False if it is no longer there (taken by a worker, removed)."""
+        with translated(self.url):
+            removed = bool(self.redis.lrem(self.keys.queue(queue), 1, raw))
+        if removed:
+            discard.announce(self, [raw], discard.queued_job(queue), "removed")
         return removed
 
     def queues(self) -> list[str]:
@@ -284,14 +305,18 @@ class Resq:
         return out
 
     def remove_queue(self, queue: str) -> int:
-        """Delete a queue and its jobs; returns how many jobs it held."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.llen(self.keys.queue(queue))
-        pipe.delete(self.keys.queue(queue), self.keys.wake(queue))
-        pipe.srem(self.keys.queues, queue)
+        """Delete a queue and its jobs; returns how many jobs it held. With
+        listeners of ``job_discarded``, the jobs are moved aside in the same
+        step and announced in batches (never read whole)."""
+        listening = discard.listening(self.plugins)
+        held = self.keys.discarding(payload_mod.new_job_id())
+        keys = [self.keys.queues, self.keys.queue(queue), self.keys.wake(queue), held]
+        hold_ms = discard.HOLD_MS if listening else 0
         with translated(self.url):
-            size, _, _ = pipe.execute()
-        return int(size)
+            size = int(self.scripts.queue_remove(keys, [queue, hold_ms]))
+            if listening and size:
+                discard.announce_held(self, held, discard.queued_job(queue), "queue removed")
+        return size
 
     def stats(self) -> dict[str, int]:
         """Resque's counters plus sizes: processed, failed, queues, workers, pending."""

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import discard
 from .client import WAKE_CAP
 from .connection import translated
 from .errors import PayloadError
@@ -131,6 +132,9 @@ class DelayedSet:
                 guard=job.guards[int(reply[1]) - 1],
                 holder=(reply[2] or b"").decode() or None,
             )
+        if int(reply[0]) in (2, 3):  # taken out, never to run: vetoed, or a duplicate
+            reason = "vetoed" if int(reply[0]) == 2 else "duplicate"
+            discard.tell(client, job, reason)
         if int(reply[0]) != 1:
             return None
         client.plugins.call_each("after_enqueue", job=job)
@@ -164,13 +168,22 @@ class DelayedSet:
                 return total
 
     def remove(self, class_name: str, args: list[Any] | None) -> int:
-        """Remove jobs of ``class_name`` (with exactly ``args``, or any)."""
-        prefix = args_prefix(class_name, args)
+        """Remove jobs of ``class_name`` (with exactly ``args``, or any); with
+        listeners of ``job_discarded``, in batches that name the jobs removed,
+        announcing each."""
+        match = [args_prefix(class_name, args), "1" if args is None else "0"]
+        plugins = self.client.plugins
         with translated(self.client.url):
-            removed = self.client.scripts.delayed_remove(
-                [self.key], [prefix, "1" if args is None else "0"]
-            )
-        return int(removed)
+            if not discard.listening(plugins):
+                return int(self.client.scripts.delayed_remove([self.key], [*match, 0]))
+            removed, more = 0, 1
+            while more:
+                more, *members = self.client.scripts.delayed_remove(
+                    [self.key], [*match, discard.BATCH]
+                )
+                removed += len(members)
+                discard.announce(self.client, members, discard.delayed_job, "delayed removed")
+        return removed
 
     def count(self) -> int:
         with translated(self.client.url):

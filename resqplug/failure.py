@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import discard
 from . import payload as payload_mod
 from .errors import PayloadError, UnknownFailureError
 from .job import EnqueueGuard, Job
@@ -55,9 +56,12 @@ def build(
     queue: str,
     job_id: str,
     raw: str | None = None,
+    action: str | None = None,
 ) -> str:
     """One failure record as JSON. ``doc`` is the decoded payload, or None when
-    the payload could not be decoded (then ``raw`` is kept, truncated)."""
+    the payload could not be decoded (then ``raw`` is kept, truncated).
+    ``action`` is what a plugin did with the failure while asking for its
+    record too (``"retried+record"``: the job lives on under the same id)."""
     name, module = exception_name(exc)
     now = time.time()
     record: dict[str, Any] = {
@@ -72,6 +76,8 @@ def build(
         "failed_at_ts": now,
         "exception_module": module,
     }
+    if action is not None:
+        record["action"] = action
     return encode_record(record)
 
 
@@ -199,7 +205,8 @@ class FailureStore:
         if new_id is None:
             return None
         if remove:
-            self.remove(job_id)
+            with translated(self.client.url):
+                self._remove(job_id)  # enqueued again: nothing is discarded
         else:
             record["retried_at"] = timestamp()
             with translated(self.client.url):
@@ -236,17 +243,27 @@ class FailureStore:
 
     @_translated
     def remove(self, job_id: str) -> None:
-        removed = self.client.scripts.failure_remove(
+        """Remove the failure record of ``job_id``; its job is discarded."""
+        record = self._remove(job_id)
+        discard.announce(self.client, [record], discard.record_job, "failure removed")
+
+    def _remove(self, job_id: str) -> bytes:
+        record: bytes | None = self.client.scripts.failure_remove(
             [self.keys.failed, self.keys.failed_index], [job_id]
         )
-        if not removed:
+        if record is None:
             raise UnknownFailureError(f"no failed job with id {job_id!r}")
+        return record
 
     @_translated
     def clear(self) -> int:
-        """Remove every failure record; returns how many there were."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.llen(self.keys.failed)
-        pipe.delete(self.keys.failed, self.keys.failed_index)
-        count, _ = pipe.execute()
-        return int(count)
+        """Remove every failure record; returns how many there were. With
+        listeners of ``job_discarded``, the records are moved aside in the same
+        step and their jobs announced in batches (never read whole)."""
+        listening = discard.listening(self.client.plugins)
+        held = self.keys.discarding(new_job_id())
+        keys = [self.keys.failed, self.keys.failed_index, held]
+        count = int(self.client.scripts.failure_clear(keys, [discard.HOLD_MS if listening else 0]))
+        if listening and count:
+            discard.announce_held(self.client, held, discard.record_job, "failures cleared")
+        return count

@@ -10,9 +10,9 @@ Exception policy in one place:
 
 - ``before_enqueue``, ``before_dequeue``: an exception propagates to the caller
   and nothing is written; ``DontEnqueue`` / ``DontDequeue`` are quiet vetoes.
-- ``after_enqueue``, ``after_dequeue``, ``on_failure``, worker hooks: each
-  implementation runs even if another raised; errors are logged with the
-  plugin's name and never undo what happened.
+- ``after_enqueue``, ``after_dequeue``, ``job_discarded``, ``on_failure``,
+  worker hooks: each implementation runs even if another raised; errors are
+  logged with the plugin's name and never undo what happened.
 - ``before_perform``, ``perform``, ``after_perform``: an exception fails the job
   (``DontPerform`` from ``before_perform`` skips it instead).
 """
@@ -75,6 +75,37 @@ def before_dequeue(job: Job) -> None:
 @hookspec
 def after_dequeue(job: Job, removed: int) -> None:
     """After ``dequeue()`` removed ``removed`` jobs. Errors are logged."""
+
+
+@hookspec
+def job_discarded(job: Job, reason: str) -> None:
+    """``job`` was removed without being run and will never run: release what
+    the plugin holds for it (a lock, a status that waits for an end).
+
+    Fires once per removed job, after the removal took effect, in the process
+    that removed it (the caller of ``dequeue()``, ``remove_queue()``,
+    ``failures.remove()``/``clear()``, a dashboard or CLI action, a plugin's
+    own removal). ``reason`` says how: the core's are ``"dequeued"``,
+    ``"queue removed"``, ``"removed"`` (one queued job, e.g. from the
+    dashboard), ``"failure removed"``, ``"failures cleared"``, ``"delayed
+    removed"``, and for a delayed job dropped when it came due ``"vetoed"``
+    (by ``before_enqueue``) or ``"duplicate"`` (an enqueue guard held by
+    another job). Plugins fire it for their own removals with their own
+    reasons (``"failures cleaned"``; ``"killed"``: a job killed before its
+    start, which a worker drops unrun when it takes it).
+
+    ``job`` is built from the removed payload, with its id, args and meta; it
+    is a plain ``Job`` when this process does not know the class (no module
+    is imported by name); ``job.client`` is the client that removed it (use
+    ``resqplug.client_for(job)``). A payload that does not decode fires
+    nothing: no plugin saw it enqueued. A failure record whose job was
+    enqueued again (``retried_at``, or a failure recorded by a retry) fires
+    nothing either: that job lives on under the same id.
+
+    Each implementation runs even if another raised; errors are logged with
+    the plugin's name and never undo or stop the removal. Nothing decodes
+    removed payloads when no plugin implements this hook.
+    """
 
 
 # --- perform: in the process that runs the job (the fork child when forking) -

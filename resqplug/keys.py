@@ -73,6 +73,11 @@ class Keys:
         """Marks that one failure record was enqueued again (at most once)."""
         return f"{self.own_prefix}failed:retried:{job_id or '-'}:{digest}"
 
+    def discarding(self, token: str) -> str:
+        """Jobs (or failure records) just removed, held while their removal is
+        announced to plugins (``job_discarded``)."""
+        return f"{self.own_prefix}discarding:{token}"
+
     def plugin(self, plugin: str, *parts: str) -> str:
         """A key owned by a plugin: ``<ns>:resqplug:<plugin>:<part>:...``."""
         return ":".join((self.own_prefix + plugin, *parts))

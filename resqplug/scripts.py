@@ -16,10 +16,12 @@ NAMES = (
     "enqueue",
     "enqueue_batch",
     "dequeue",
+    "queue_remove",
     "fetch",
     "ack",
     "requeue",
     "failure_remove",
+    "failure_clear",
     "failure_replace",
     "lock_release",
     "delayed_promote",
@@ -42,10 +44,12 @@ class Scripts:
         self.enqueue: Script = client.register_script(source("enqueue"))
         self.enqueue_batch: Script = client.register_script(source("enqueue_batch"))
         self.dequeue: Script = client.register_script(source("dequeue"))
+        self.queue_remove: Script = client.register_script(source("queue_remove"))
         self.fetch: Script = client.register_script(source("fetch"))
         self.ack: Script = client.register_script(source("ack"))
         self.requeue: Script = client.register_script(source("requeue"))
         self.failure_remove: Script = client.register_script(source("failure_remove"))
+        self.failure_clear: Script = client.register_script(source("failure_clear"))
         self.failure_replace: Script = client.register_script(source("failure_replace"))
         self.lock_release: Script = client.register_script(source("lock_release"))
         self.delayed_promote: Script = client.register_script(source("delayed_promote"))

@@ -84,7 +84,7 @@ def remove_queued(c: Resq, queue: str, pos: int, job_id: str) -> bool:
     if raw is None or _id_of(raw) != job_id:
         nearby = c.redis.lrange(key, max(0, pos - 100), pos + 100)
         raw = next((r for r in nearby if _id_of(r) == job_id), None)
-    return raw is not None and bool(c.redis.lrem(key, 1, raw))
+    return raw is not None and c.remove_queued(queue, raw)
 
 
 def failure_row(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -89,6 +89,7 @@ class Processor:
             worker=self.worker_id,
             queue=job.queue,
             job_id=job.id,
+            action=outcome.action,
         )
         return Ack(taken.entry, job.id, record)
 

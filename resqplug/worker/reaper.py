@@ -102,6 +102,7 @@ class Reaper:
                     worker=inflight.worker_id,
                     queue=taken.queue,
                     job_id=job.id,
+                    action=outcome.action,
                 )
             return sum(inflight.ack([Ack(taken.entry, job.id, record)]))
         if not inflight.requeue(taken, dumps(doc)):

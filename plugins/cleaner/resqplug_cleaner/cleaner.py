@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Any
 
 import resqplug
+from resqplug.discard import record_job
 from resqplug.failure import encode_record, retry_guard, timestamp
 from resqplug.payload import new_job_id
 from resqplug.runner import any_job
@@ -77,9 +78,22 @@ class Cleaner:
             outcome.matched += len(batch)
             if not dry_run:
                 done = self._apply(batch, [""] * len(batch))
-                outcome.cleared += done
-                scanner.removed(done)
+                outcome.cleared += len(done)
+                scanner.removed(len(done))
+                self._discarded(done)
         return outcome
+
+    def _discarded(self, removed: list[Record]) -> None:
+        """Tell plugins of the jobs whose failure records were cleared (those
+        not enqueued again): nothing is decoded when no plugin listens."""
+        plugins = self.client.plugins
+        if not plugins.implemented("job_discarded"):
+            return
+        for record in removed:
+            job = record_job(record.raw)
+            if job is not None:
+                job.client = self.client
+                plugins.call_each("job_discarded", job=job, reason="failures cleaned")
 
     def requeue(
         self,
@@ -127,7 +141,7 @@ class Cleaner:
         outcome.skipped += len(runnable) - len(done)
         now = timestamp()
         new = ["" if clear else encode_record({**r.doc, "retried_at": now}) for r in done]
-        changed = self._apply(done, new)
+        changed = len(self._apply(done, new))
         if clear:
             outcome.cleared += changed
             scanner.removed(changed)
@@ -158,14 +172,16 @@ class Cleaner:
         )
         return holder is not None and holder.decode() != token
 
-    def _apply(self, records: list[Record], new: list[str]) -> int:
+    def _apply(self, records: list[Record], new: list[str]) -> list[Record]:
+        """Replace (or delete, for '') each record; returns those changed."""
         if not records:
-            return 0
+            return []
         argv: list[Any] = []
         for record, text in zip(records, new, strict=True):
             argv += [record.position, record.job_id, record.raw, text]
         k = self.client.keys
-        return int(self._replace([k.failed, k.failed_index], argv))
+        flags = self._replace([k.failed, k.failed_index], argv)
+        return [r for r, flag in zip(records, flags, strict=True) if int(flag)]
 
     def set_limit(self, max_failed: int | None) -> None:
         """Keep at most ``max_failed`` failure records (oldest dropped, counted);

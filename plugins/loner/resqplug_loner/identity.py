@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,8 @@ import resqplug
 from resqplug.payload import canonical
 
 OPTIONS = ("unique", "unique_for", "unique_key", "unique_scope")
+META = "loner"  # meta["loner"]: the digest of the job's identity, kept from its enqueue
+_DIGEST_RE = re.compile(r"^[0-9a-f]{40}$")
 DEFAULT_TTL_S = 6 * 3600
 SCOPES = ("until_done", "queued")
 
@@ -53,9 +56,22 @@ def identity(job: resqplug.Job) -> str:
     return f"{job.class_name}:{canonical(job.args)}"
 
 
-def lock_key(client: resqplug.Resq, job: resqplug.Job) -> str:
-    digest = hashlib.sha1(identity(job).encode("utf-8")).hexdigest()
-    return client.keys.plugin("loner", "lock", job.class_name, digest)
+def digest(job: resqplug.Job) -> str:
+    return hashlib.sha1(identity(job).encode("utf-8")).hexdigest()
+
+
+def lock_key(client: resqplug.Resq, job: resqplug.Job, job_digest: str | None = None) -> str:
+    return client.keys.plugin("loner", "lock", job.class_name, job_digest or digest(job))
+
+
+def recorded_lock_key(client: resqplug.Resq, job: resqplug.Job) -> str | None:
+    """The lock key recorded in the job's payload at enqueue (any process can
+    find it, without the job's class or its ``unique_key``), or None when the
+    payload has none or a malformed one (untrusted input)."""
+    value = job.meta.get(META)
+    if isinstance(value, str) and _DIGEST_RE.match(value):
+        return lock_key(client, job, value)
+    return None
 
 
 def lock_pattern(client: resqplug.Resq) -> str:

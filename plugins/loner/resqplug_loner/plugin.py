@@ -11,7 +11,15 @@ import resqplug
 from resqplug import DontPerform, EnqueueGuard, Job, hookimpl
 
 from . import hookspecs
-from .identity import OPTIONS, Uniqueness, lock_key, read_uniqueness
+from .identity import (
+    META,
+    OPTIONS,
+    Uniqueness,
+    digest,
+    lock_key,
+    read_uniqueness,
+    recorded_lock_key,
+)
 
 log = logging.getLogger("resqplug.loner")
 _settings: dict[type, Uniqueness | None] = {}
@@ -29,6 +37,21 @@ def release(job: Job) -> None:
         return
     client = resqplug.client_for(job)
     client.scripts.lock_release([lock_key(client, job)], [job.id])
+
+
+def release_discarded(job: Job) -> None:
+    """Drop the lock of a job removed without running, if it still holds it.
+    The key comes from the payload (recorded at enqueue) when it is there, so
+    a process that does not know the job's class (a dashboard) releases it
+    too; else from the class when it is known and unique, or from the default
+    identity (class name and args) when it is not known. The compare with the
+    job's id makes a wrong guess harmless."""
+    client = resqplug.client_for(job)
+    key = recorded_lock_key(client, job)
+    if key is None and (type(job) is Job or uniqueness(type(job)) is not None):
+        key = lock_key(client, job)  # an unknown class: its default identity
+    if key is not None:
+        client.scripts.lock_release([key], [job.id])
 
 
 class LonerPlugin:
@@ -51,7 +74,8 @@ class LonerPlugin:
         if settings is not None:
             client = resqplug.client_for(job)
             ttl_ms = int(settings.ttl_s * 1000)
-            job.guards.append(EnqueueGuard(lock_key(client, job), job.id, ttl_ms))
+            job.meta[META] = job_digest = digest(job)
+            job.guards.append(EnqueueGuard(lock_key(client, job, job_digest), job.id, ttl_ms))
 
     @hookimpl
     def enqueue_refused(self, job: Job, guard: EnqueueGuard, holder: str | None) -> None:
@@ -85,6 +109,10 @@ class LonerPlugin:
         if action is None or not action.startswith("retried"):
             release(job)  # finished for good (failed, killed); a retry keeps the lock
         return action
+
+    @hookimpl
+    def job_discarded(self, job: Job) -> None:
+        release_discarded(job)  # removed unrun: it no longer holds its place
 
     @hookimpl
     def dashboard_pages(self) -> list[Any]:

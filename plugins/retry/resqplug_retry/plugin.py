@@ -69,6 +69,12 @@ class RetryPlugin:
             client.redis.delete(state_key(client, job.id))
 
     @hookimpl
+    def job_discarded(self, job: Job) -> None:
+        if "retry" in job.meta:  # a retried job removed unrun: its retry state goes too
+            client = resqplug.client_for(job)
+            client.redis.delete(state_key(client, job.id))
+
+    @hookimpl
     def worker_heartbeat(self, worker: Any) -> None:
         DelayedSet(worker.client, "retry").promote()
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import resqplug
+from resqplug.runner import any_job
 
-from .store import FINAL, Status, StatusStore
+from .store import WAITING, Status, StatusStore
 
 
 def _store(client: resqplug.Resq | None) -> StatusStore:
@@ -47,13 +49,34 @@ def list_statuses(
 def kill(job_id: str, client: resqplug.Resq | None = None) -> bool:
     """Ask for the job to stop: a queued job is killed before it starts, a running
     one promptly (fork and no-fork workers) or at its next at/tick (threads).
-    False if the job is unknown or already finished."""
+    False if the job is unknown or already finished. A job killed before it
+    started will never run: ``job_discarded`` fires for it (reason "killed")
+    at once, so plugins release what they hold for it (a loner lock)."""
     store = _store(client)
-    status = store.get(job_id)
-    if status is None or status.status in FINAL:
-        return False
-    store.request_kill(job_id)
-    return True
+    state, first = store.request_kill(job_id)
+    if first and state in WAITING:
+        job = waiting_job(store.get(job_id), store.client)
+        if job is not None:
+            store.client.plugins.call_each("job_discarded", job=job, reason="killed")
+    return state != ""
+
+
+def waiting_job(status: Status | None, client: resqplug.Resq) -> resqplug.Job | None:
+    """The job a status describes (class, args, queue; no meta), or None when
+    the status cannot say (args too long to have been stored whole)."""
+    if status is None:
+        return None
+    fields = status.fields
+    try:
+        args = json.loads(str(fields.get("args")))
+    except ValueError:
+        return None
+    name, queue = fields.get("class"), fields.get("queue")
+    if not isinstance(args, list) or not isinstance(name, str) or not isinstance(queue, str):
+        return None
+    job = any_job({"class": name, "args": args, "id": status.id, "meta": {}}, queue)
+    job.client = client
+    return job
 
 
 def remove(job_id: str, client: resqplug.Resq | None = None) -> bool:

@@ -181,6 +181,13 @@ class StatusPlugin:
 
     @hookimpl
     @best_effort
+    def job_discarded(self, job: Job, reason: str) -> None:
+        """Removed unrun: a final "killed", so the status expires and waiters
+        return (unless a kill is pending: the worker that takes it records it)."""
+        store_for(job).discard(job.id, finished_at=time.time(), reason=reason)
+
+    @hookimpl
+    @best_effort
     def job_recovered(self, job: Job) -> None:
         store_for(job).set(job.id, "queued", recoveries=job.meta.get("recoveries"))
 

@@ -12,7 +12,8 @@ from typing import Any
 import resqplug
 
 FINAL = ("completed", "failed", "killed")
-STATES = ("queued", "scheduled", "retrying", "working", *FINAL)
+WAITING = ("queued", "scheduled", "retrying")  # not started: a kill means it never runs
+STATES = (*WAITING, "working", *FINAL)
 DEFAULT_EXPIRE_S = 86_400
 KILL_REQUESTED = "!kill"  # what start() returns when a kill was requested
 RESULT_LIMIT = 64 * 1024
@@ -62,8 +63,8 @@ class Status:
 
 
 @functools.cache
-def _set_script() -> str:
-    return resources.files("resqplug_status").joinpath("lua/status_set.lua").read_text("utf-8")
+def _script(name: str) -> str:
+    return resources.files("resqplug_status").joinpath(f"lua/{name}.lua").read_text("utf-8")
 
 
 class StatusStore:
@@ -73,7 +74,8 @@ class StatusStore:
         self.index = client.keys.plugin("status", "index")
         self.state_index = client.keys.plugin("status", "index") + ":"
         self.kills = client.keys.plugin("status", "kill")
-        self._set = client.redis.register_script(_set_script())
+        self._set = client.redis.register_script(_script("status_set"))
+        self._kill = client.redis.register_script(_script("status_kill"))
 
     def key(self, job_id: str) -> str:
         return self.client.keys.plugin("status", "job", job_id)
@@ -90,17 +92,29 @@ class StatusStore:
         nothing changes and KILL_REQUESTED is returned. One round trip."""
         return self._write(job_id, "working", fields, unless_killed=True)
 
+    def discard(self, job_id: str, **fields: Any) -> bool:
+        """Move a job removed unrun to "killed", if it was waiting to run with
+        no kill requested (a requested kill is recorded by the worker that
+        takes the job). One round trip."""
+        return self._write(job_id, "killed", fields, only_waiting=True) != "!busy"
+
     def _write(
-        self, job_id: str, state: str, fields: dict[str, Any], unless_killed: bool = False
+        self,
+        job_id: str,
+        state: str,
+        fields: dict[str, Any],
+        unless_killed: bool = False,
+        only_waiting: bool = False,
     ) -> str:
         ttl = self.expire_s if state in FINAL else 0
+        mode = 2 if only_waiting else int(unless_killed)
         flat: list[Any] = []
         for name, value in fields.items():
             if value is not None:
                 flat += [name, value if isinstance(value, (str, int, float)) else json.dumps(value)]
         old = self._set(
             [self.key(job_id), self.index, self.state_index, self.kills],
-            [job_id, state, time.time(), ttl, self.channel(job_id), int(unless_killed), *flat],
+            [job_id, state, time.time(), ttl, self.channel(job_id), mode, *flat],
         )
         return old.decode() if isinstance(old, bytes) else str(old or "")
 
@@ -155,8 +169,13 @@ class StatusStore:
         pipe.srem(self.kills, job_id)
         return bool(pipe.execute()[0])
 
-    def request_kill(self, job_id: str) -> None:
-        self.client.redis.sadd(self.kills, job_id)
+    def request_kill(self, job_id: str) -> tuple[str, bool]:
+        """Request the kill of an unfinished job, atomically with reading its
+        state. Returns the state ('' when unknown or final: nothing requested)
+        and whether this call made the request (False: it was made before)."""
+        reply = self._kill([self.key(job_id), self.kills], [job_id])
+        state = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0] or "")
+        return state, len(reply) > 1 and int(reply[1]) == 1
 
     def kill_requested(self, job_id: str) -> bool:
         return bool(self.client.redis.sismember(self.kills, job_id))

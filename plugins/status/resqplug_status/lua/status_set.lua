@@ -5,16 +5,23 @@
 -- ARGV[1] job id   ARGV[2] state   ARGV[3] now (unix time)   ARGV[4] expiry seconds
 -- ('0': do not expire; a final state expires, others persist)   ARGV[5] pub/sub channel
 -- ARGV[6] '1': change nothing if a kill of the job was requested (a job about
--- to start), else '0'   ARGV[7..] field, value pairs to set
+-- to start); '2': change nothing unless the job is waiting to run (queued,
+-- scheduled, retrying) with no kill requested (a job removed unrun); else '0'
+-- ARGV[7..] field, value pairs to set
 -- Index scores are update times. On a final state the kill request ends, and
 -- ids of this final state older than the expiry (their hashes have expired)
 -- leave the indexes; statuses that are not final are never pruned.
 -- Returns the previous state ('' if none), or '!kill' if ARGV[6] is '1' and
--- a kill was requested (the job must not start; the caller records it killed).
-if ARGV[6] == '1' and redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 1 then
+-- a kill was requested (the job must not start; the caller records it killed),
+-- or '!busy' if ARGV[6] is '2' and the job was not waiting (nothing changed).
+local killed = redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 1
+if ARGV[6] == '1' and killed then
   return '!kill'
 end
 local old = redis.call('HGET', KEYS[1], 'status') or ''
+if ARGV[6] == '2' and (killed or (old ~= 'queued' and old ~= 'scheduled' and old ~= 'retrying')) then
+  return '!busy'
+end
 if old ~= '' and old ~= ARGV[2] then redis.call('ZREM', KEYS[3] .. old, ARGV[1]) end
 local fields = {'status', ARGV[2], 'updated_at', ARGV[3]}
 for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end

@@ -12,6 +12,7 @@ import worker_jobs as wj
 from helpers import CORE_ONLY, WorkerProcess, listed
 
 import resqplug
+from resqplug.delayed import DelayedSet
 from resqplug.worker.processor import raw_job_id
 from resqplug.worker.registry import WorkerRegistry
 
@@ -75,3 +76,42 @@ def test_worker_recovers_other_dead_workers_past_an_entry_it_cannot_recover(
     record = resq.failures.get(raw_job_id(bad.encode()))
     assert "meta.recoveries" in record["error"]
     assert "Traceback" not in worker.output()
+
+
+# --- delayed sets (scheduler, retry): one bad member never stops the others --------------
+
+
+class UnbuildableDelayed(resqplug.Job):
+    name = "test_malformed_jobs.UnbuildableDelayed"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("this job cannot be built")
+
+
+@pytest.mark.parametrize(
+    ("member", "job_id", "named"),
+    [
+        (b"\xff\t" + b'{"class":"WRecord","args":[],"id":"q1"}', None, "invalid queue"),
+        (b'no such queue\t{"class":"WRecord","args":[],"id":"q2"}', None, "invalid queue"),
+        (b'work\t{"class":"WRecord","args":[],"id":"m1","meta":{"attempt":"zz"}}', None, "attempt"),
+        (
+            b'work\t{"class":"test_malformed_jobs.UnbuildableDelayed","args":[],"id":"u1"}',
+            "u1",
+            "built",
+        ),
+    ],
+    ids=["queue-not-utf8", "queue-invalid", "bad-attempt", "unbuildable"],
+)
+def test_bad_delayed_member_is_failed_and_the_others_move(resq, member, job_id, named):
+    delayed = DelayedSet(resq, "test")
+    good = resqplug.payload.encode("WRecord", [], "good", None, {})
+    resq.redis.zadd(delayed.key, {member: 1, f"work\t{good}": 2})
+
+    assert delayed.move_due() == 1
+
+    assert [doc["id"] for doc in resq.peek("work", 0, 10)] == ["good"]
+    assert delayed.count() == 0
+    (record,) = resq.failures.list()
+    assert named in record["error"]
+    if job_id:
+        assert record["id"] == job_id

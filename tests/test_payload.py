@@ -372,3 +372,15 @@ def test_queued_job_with_a_bad_attempt_fails_as_a_bad_payload_not_a_value_error(
     record = resq.failures.list()[0]
     assert (record["exception"], record["payload"]) == ("PayloadError", {"raw": text})
     assert "meta.attempt" in record["error"]
+
+
+def test_build_refuses_a_bad_core_meta_count_before_any_enqueue_hook(resq):
+    with pytest.raises(resqplug.PayloadError, match=re.escape("meta.attempt")):
+        resq.build(PayloadEcho, [], meta={"attempt": "zz"})
+
+
+def test_enqueue_payload_refuses_a_bad_core_meta_count_before_any_enqueue_hook(resq):
+    doc = {"class": "PayloadEcho", "args": [], "meta": {"recoveries": "abc"}}
+    with pytest.raises(resqplug.PayloadError, match=re.escape("meta.recoveries")):
+        resq.enqueue_payload(doc, "q")
+    assert resq.size("q") == 0

@@ -22,9 +22,6 @@ MAX_DEPTH = 64
 _QUEUE_NAME_RE = re.compile(r"^[^\s:*?\[\]\x00-\x1f\x7f]{1,128}$")
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 _JOB_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
-# Below this every int converts to text whatever sys.set_int_max_str_digits
-# says (its smallest setting is 640 digits), so only bigger ones are tried.
-_SURELY_PRINTABLE_INT = 10**639
 # The meta fields the core itself reads, each with its least valid value:
 # ``attempt`` (Job.attempt, 1 for the first run) and ``recoveries`` (the reaper).
 CORE_META_COUNTS = {"attempt": 1, "recoveries": 0}
@@ -84,7 +81,9 @@ def _check(value: Any, path: str, depth: int) -> None:
             raise PayloadError(f"{path} is a string with a lone surrogate (not valid UTF-8)")
         return
     if kind is int:
-        if not -_SURELY_PRINTABLE_INT < value < _SURELY_PRINTABLE_INT:
+        # 2,100 bits are at most 633 digits: such an int converts to text whatever
+        # sys.set_int_max_str_digits says (640 at least), so only bigger ones are tried.
+        if value.bit_length() > 2100:
             _check_int_digits(value, path)
         return
     if kind is bool or value is None:
@@ -127,7 +126,8 @@ def check_args(args: list[Any]) -> None:
 def check_meta(meta: dict[str, Any]) -> None:
     """Raise PayloadError unless ``meta`` is JSON-safe and its core fields are valid."""
     _check(meta, "meta", 0)
-    check_core_meta(meta)
+    if meta:
+        check_core_meta(meta)
 
 
 def check_core_meta(meta: dict[str, Any]) -> None:

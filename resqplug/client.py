@@ -101,6 +101,8 @@ class Resq:
         payload_mod.check_args(args)
         if job_id is not None:
             payload_mod.validate_job_id(job_id)
+        if meta:  # before the enqueue hooks, which may read it (job.attempt)
+            payload_mod.check_meta(meta)
         return job_class(args, id=job_id, queue=queue, meta=meta, enqueued_at=time.time())
 
     def _job_class_and_queue(self, target: Any, queue: str | None) -> tuple[type[Job], str]:
@@ -208,8 +210,9 @@ class Resq:
         """Enqueue a decoded payload again (failure retry, schedules), keeping its
         id and meta, through the enqueue hooks. A class not registered here is
         still written, as an unresolved Job, so other processes can run it."""
-        payload_mod.check_args(doc["args"])
         fields = {**doc, "id": job_id or doc.get("id") or payload_mod.new_job_id()}
+        payload_mod.check_doc(fields)  # read back from Redis: untrusted
+        payload_mod.check_args(fields["args"])
         job = any_job(fields, payload_mod.validate_queue_name(queue))
         job.enqueued_at = time.time()
         job.guards.extend(guards or ())

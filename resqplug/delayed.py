@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from . import discard
 from .client import WAKE_CAP
 from .connection import translated
-from .errors import PayloadError
+from .errors import PayloadError, QueueNameError
 from .job import Job
-from .payload import args_prefix, decode
+from .payload import args_prefix, decode, validate_queue_name
+from .plugins import redis_down
 
 if TYPE_CHECKING:
     from .client import Resq
@@ -104,17 +105,20 @@ class DelayedSet:
         from .runner import any_job
 
         client = self.client
-        job = any_job(item.payload, item.queue)
         try:
+            job = any_job(item.payload, item.queue)
             text = client.prepare(job) or ""
         except Exception as exc:
+            if redis_down(exc):
+                raise
+            job_id = item.payload["id"]
             record = failure.build(
-                item.payload, exc, worker="delayed", queue=item.queue, job_id=job.id
+                item.payload, exc, worker="delayed", queue=item.queue, job_id=job_id
             )
             k = client.keys
             with translated(client.url):
                 client.scripts.delayed_fail(
-                    [self.key, k.failed, k.failed_index, k.stat_failed], [member, job.id, record]
+                    [self.key, k.failed, k.failed_index, k.stat_failed], [member, job_id, record]
                 )
             return None
         k = client.keys
@@ -215,4 +219,8 @@ class DelayedSet:
     @staticmethod
     def _item(member: bytes, score: float) -> Delayed:
         queue, _, raw = member.partition(b"\t")
-        return Delayed(float(score), queue.decode(), decode(raw))
+        try:
+            name = validate_queue_name(queue.decode())
+        except (UnicodeDecodeError, QueueNameError):
+            raise PayloadError(f"delayed job with an invalid queue {queue!r:.80}") from None
+        return Delayed(float(score), name, decode(raw))

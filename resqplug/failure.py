@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import discard
 from . import payload as payload_mod
-from .errors import PayloadError, UnknownFailureError
+from .errors import PayloadError, QueueNameError, UnknownFailureError
 from .job import EnqueueGuard, Job
 from .keys import Keys
 from .payload import new_job_id
@@ -122,7 +122,7 @@ def job_payload(job: Job) -> dict[str, Any]:
 def _load(raw: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, an int too long, nested too deep
         return {"raw": raw.decode("utf-8", "replace")[:RAW_LIMIT]}
     return doc if isinstance(doc, dict) else {"raw": str(doc)[:RAW_LIMIT]}
 
@@ -201,7 +201,10 @@ class FailureStore:
             raise PayloadError(f"failed job {job_id} has no valid payload to retry")
         target = queue or record.get("queue") or "default"
         guard = retry_guard(self.keys, job_id, record, new_job_id())
-        new_id = self.client.enqueue_payload(doc, target, job_id=job_id, guards=[guard])
+        try:
+            new_id = self.client.enqueue_payload(doc, target, job_id=job_id, guards=[guard])
+        except PayloadError as exc:
+            raise PayloadError(f"failed job {job_id} cannot be retried: {exc}") from None
         if new_id is None:
             return None
         if remove:
@@ -229,8 +232,8 @@ class FailureStore:
             try:
                 if self.retry(job_id, remove=remove) is not None:
                     done += 1
-            except (UnknownFailureError, PayloadError):
-                pass
+            except (UnknownFailureError, PayloadError, QueueNameError):
+                pass  # gone meanwhile, or a record that cannot be retried
             if progress:
                 progress(1)
         return done

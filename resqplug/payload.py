@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import sys
 from typing import Any
 
 from .errors import PayloadError, QueueNameError
@@ -21,6 +22,10 @@ MAX_DEPTH = 64
 _QUEUE_NAME_RE = re.compile(r"^[^\s:*?\[\]\x00-\x1f\x7f]{1,128}$")
 _ESCAPED_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 _JOB_ID_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+# The meta fields the core itself reads, each with its least valid value:
+# ``attempt`` (Job.attempt, 1 for the first run) and ``recoveries`` (the reaper).
+CORE_META_COUNTS = {"attempt": 1, "recoveries": 0}
+MAX_COUNT = 2**63 - 1
 
 _dumps = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False
@@ -75,7 +80,13 @@ def _check(value: Any, path: str, depth: int) -> None:
         except UnicodeEncodeError:
             raise PayloadError(f"{path} is a string with a lone surrogate (not valid UTF-8)")
         return
-    if kind is int or kind is bool or value is None:
+    if kind is int:
+        # 2,100 bits are at most 633 digits: such an int converts to text whatever
+        # sys.set_int_max_str_digits says (640 at least), so only bigger ones are tried.
+        if value.bit_length() > 2100:
+            _check_int_digits(value, path)
+        return
+    if kind is bool or value is None:
         return
     if kind is float:
         if not math.isfinite(value):
@@ -97,13 +108,39 @@ def _check(value: Any, path: str, depth: int) -> None:
     raise PayloadError(f"{path} is not JSON-safe: {_describe(value)}")
 
 
+def _check_int_digits(value: int, path: str) -> None:
+    try:
+        int.__repr__(value)
+    except ValueError:
+        raise PayloadError(
+            f"{path} is an int of more than {sys.get_int_max_str_digits()} digits, "
+            "too long to write as JSON (sys.set_int_max_str_digits)"
+        ) from None
+
+
 def check_args(args: list[Any]) -> None:
     """Raise PayloadError naming the first argument path that is not JSON-safe."""
     _check(args, "args", 0)
 
 
 def check_meta(meta: dict[str, Any]) -> None:
+    """Raise PayloadError unless ``meta`` is JSON-safe and its core fields are valid."""
     _check(meta, "meta", 0)
+    if meta:
+        check_core_meta(meta)
+
+
+def check_core_meta(meta: dict[str, Any]) -> None:
+    """Raise PayloadError unless the meta fields the core reads are valid: the
+    one check for every payload read (decode) and written (encode)."""
+    for name, least in CORE_META_COUNTS.items():
+        if name in meta:
+            value = meta[name]
+            if type(value) is not int or not least <= value <= MAX_COUNT:
+                raise PayloadError(
+                    f"meta.{name} must be an int from {least} to 2**63-1, "
+                    f"got {type(value).__name__} {value!r:.60}"
+                )
 
 
 def encode(
@@ -154,18 +191,49 @@ def _text(raw: bytes | str) -> str:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise PayloadError(f"invalid payload: not UTF-8 ({exc.reason} at byte {exc.start})")
+    try:
+        raw.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PayloadError(f"invalid payload: not UTF-8 (a lone surrogate at {exc.start})")
     return raw
 
 
-def decode(raw: bytes | str) -> dict[str, Any]:
-    """Parse and shape-check payload text; PayloadError says what is wrong."""
-    text = _text(raw)
+def _refuse_constant(name: str) -> Any:
+    raise PayloadError(f"invalid payload: {name} is not JSON (enqueue refuses it too)")
+
+
+def _finite_float(token: str) -> float:
+    value = float(token)
+    if not _isfinite(value):
+        raise PayloadError(f"invalid payload: the number {token:.40} is out of a float's range")
+    return value
+
+
+_isfinite = math.isfinite
+# Hooks rather than a walk over the document: parse_constant runs only for
+# NaN/Infinity and parse_float only per float, so the usual payload pays nothing.
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def _parse(text: str) -> Any:
+    """JSON text as Python values, refusing what encode refuses to write (NaN,
+    infinities, ints too long for text); PayloadError says why."""
     try:
-        doc = json.loads(text)
-    except ValueError as exc:
+        return _decoder.decode(text)
+    except PayloadError:
+        raise
+    except json.JSONDecodeError as exc:
         raise PayloadError(f"invalid payload: not JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise PayloadError(f"invalid payload: a JSON {type(doc).__name__}, not an object")
+    except ValueError as exc:  # an int over sys.get_int_max_str_digits
+        raise PayloadError(f"invalid payload: an int too long to read ({exc})") from None
+    except RecursionError:
+        raise PayloadError("invalid payload: nested too deeply to read") from None
+
+
+def check_doc(doc: dict[str, Any]) -> None:
+    """Raise PayloadError unless ``doc`` has a payload's shape: class, args,
+    id (if any), meta with valid core fields, enqueued_at. Shared by decode and
+    every path that enqueues a decoded payload again."""
     name = doc.get("class")
     if not isinstance(name, str) or not name:
         raise PayloadError(f"invalid payload: 'class' must be a non-empty string, got {name!r:.60}")
@@ -175,14 +243,40 @@ def decode(raw: bytes | str) -> dict[str, Any]:
         )
     if "id" in doc:
         validate_job_id(doc["id"])
-    else:
-        # Payloads written by Ruby Resque carry no id: derive a stable one from the text.
-        doc["id"] = hashlib.sha1(text.encode("utf-8")).hexdigest()[:32]
-    if _ESCAPED_SURROGATE.search(text):
-        _check(doc["args"], "args", 0)
-    if not isinstance(doc.get("meta", {}), dict):
+    meta = doc.get("meta", {})
+    if not isinstance(meta, dict):
         raise PayloadError("invalid payload: 'meta' must be an object")
+    if meta:
+        try:
+            check_core_meta(meta)
+        except PayloadError as exc:
+            raise PayloadError(f"invalid payload: {exc}") from None
     at = doc.get("enqueued_at")
     if at is not None and (type(at) not in (int, float)):
         raise PayloadError("invalid payload: 'enqueued_at' must be a number")
+
+
+def decode(raw: bytes | str) -> dict[str, Any]:
+    """Parse and shape-check payload text; PayloadError says what is wrong."""
+    text = _text(raw)
+    doc = _parse(text)
+    if not isinstance(doc, dict):
+        raise PayloadError(f"invalid payload: a JSON {type(doc).__name__}, not an object")
+    if "id" not in doc:
+        # Payloads written by Ruby Resque carry no id: derive a stable one from the text.
+        doc["id"] = hashlib.sha1(text.encode("utf-8")).hexdigest()[:32]
+    check_doc(doc)
+    if _ESCAPED_SURROGATE.search(text):
+        _check_strings(doc)
     return doc
+
+
+def _check_strings(doc: dict[str, Any]) -> None:
+    """Escaped lone surrogates parse into text that cannot be written back as
+    UTF-8: refuse them wherever they are (args, meta, any field)."""
+    try:
+        for key, value in doc.items():
+            _check(key, "a payload key", 0)
+            _check(value, key, 0)
+    except PayloadError as exc:
+        raise PayloadError(f"invalid payload: {exc}") from None

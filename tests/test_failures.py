@@ -360,3 +360,60 @@ def test_bad_payload_with_escaped_lone_surrogate_is_recorded(resq):
     assert drain(resq, "q") == 1
     assert resq.failures.count() == 1
     assert inflight_size(resq) == 0
+
+
+# --- records read back from Redis are untrusted -------------------------------------------
+
+
+def put_record(resq, job_id, payload, queue="q"):
+    """A failure record as if written by someone else (an old version, a hand edit)."""
+    record = json.dumps({"payload": payload, "queue": queue, "id": job_id, "error": "e"})
+    resq.redis.rpush(resq.keys.failed, record)
+    resq.redis.hset(resq.keys.failed_index, job_id, record)
+
+
+MALFORMED_RECORD_PAYLOADS = [
+    pytest.param({"class": "FailuresOk", "args": "abc"}, "'args'", id="args-str"),
+    pytest.param({"class": ["FailuresOk"], "args": []}, "'class'", id="class-list"),
+    pytest.param({"class": "FailuresOk", "args": [], "meta": "m"}, "'meta'", id="meta-str"),
+    pytest.param(
+        {"class": "FailuresOk", "args": [], "meta": {"attempt": "zz"}}, "meta.attempt", id="attempt"
+    ),
+    pytest.param(
+        {"class": "FailuresOk", "args": [], "meta": {"recoveries": None}},
+        "meta.recoveries",
+        id="rec",
+    ),
+    pytest.param({"class": "FailuresOk", "args": [], "enqueued_at": "x"}, "enqueued_at", id="at"),
+]
+
+
+@pytest.mark.parametrize(("payload", "named"), MALFORMED_RECORD_PAYLOADS)
+def test_retry_of_a_record_with_a_malformed_payload_is_one_payload_error(resq, payload, named):
+    put_record(resq, "rec1", payload)
+
+    with pytest.raises(resqplug.PayloadError, match=re.escape(named)) as info:
+        resq.failures.retry("rec1")
+
+    assert "rec1" in str(info.value)
+    assert resq.size("q") == 0
+    assert "retried_at" not in resq.failures.get("rec1")
+
+
+def test_retry_all_skips_records_it_cannot_retry_and_retries_the_rest(resq):
+    put_record(resq, "bad-meta", {"class": "FailuresOk", "args": [], "meta": {"attempt": "zz"}})
+    put_record(resq, "bad-queue", {"class": "FailuresOk", "args": []}, queue="no such queue")
+    put_record(resq, "good", {"class": "FailuresOk", "args": [1]})
+
+    assert resq.failures.retry_all() == 1
+
+    assert [doc["id"] for doc in resq.peek("q", 0, 10)] == ["good"]
+
+
+def test_records_too_deep_to_read_are_listed_as_raw_text(resq):
+    deep = "[" * 100_000
+    resq.redis.rpush(resq.keys.failed, deep)
+    resq.redis.hset(resq.keys.failed_index, "deep", deep)
+
+    assert resq.failures.list() == [{"raw": deep[:4096]}]
+    assert resq.failures.get("deep") == {"raw": deep[:4096]}

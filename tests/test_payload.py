@@ -262,3 +262,125 @@ def test_ruby_payload_without_id_runs_with_its_derived_id(resq):
     assert drain(resq, "q") == 1
     assert seen_jobs == [(payload.decode(raw)["id"], [1, "two"])]
     assert resq.failures.count() == 0
+
+
+# --- decode and encode agree: what enqueue refuses, decode refuses ----------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "path"),
+    [
+        pytest.param((10**5000,), "args[0]", id="top"),
+        pytest.param((1, {"n": [-(10**4400)]}), "args[1]['n'][0]", id="nested-negative"),
+    ],
+)
+def test_enqueue_of_an_int_too_long_for_json_names_its_path(resq, args, path):
+    with pytest.raises(resqplug.PayloadError, match=re.escape(path) + ".*4300 digits"):
+        resq.enqueue(PayloadEcho, *args)
+    assert resq.size("q") == 0
+
+
+def test_meta_int_too_long_for_json_is_refused_naming_its_path():
+    with pytest.raises(resqplug.PayloadError, match=re.escape("meta['big']")):
+        payload.encode("X", [], "abc", None, {"big": 10**5000})
+
+
+def test_int_of_4300_digits_still_round_trips(resq):
+    big = int("9" * 4300)
+    resq.enqueue(PayloadEcho, big)
+    assert drain(resq, "q") == 1
+    assert seen_jobs[0][1] == [big]
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        pytest.param('{"class":"X","args":[NaN]}', "NaN", id="nan-arg"),
+        pytest.param('{"class":"X","args":[[{"a":Infinity}]]}', "Infinity", id="inf-nested"),
+        pytest.param('{"class":"X","args":[],"meta":{"m":-Infinity}}', "-Infinity", id="meta"),
+        pytest.param('{"class":"X","args":[],"enqueued_at":NaN}', "NaN", id="enqueued-at"),
+        pytest.param('{"class":"X","args":[1e400]}', "1e400", id="float-overflow"),
+        pytest.param('{"class":"X","args":[-2E+999]}', "-2E+999", id="float-overflow-neg"),
+        pytest.param('{"class":"X","args":[' + "9" * 4301 + "]}", "int too long", id="int"),
+        pytest.param(
+            '{"class":"X","args":[],"meta":{"n":-' + "1" * 5000 + "}}", "int", id="int-meta"
+        ),
+        pytest.param(
+            '{"class":"X","args":[],"meta":{"s":"\\udc80"}}', "meta['s']", id="surrogate-meta"
+        ),
+        pytest.param('{"class":"\\ud800","args":[]}', "class", id="surrogate-class"),
+        pytest.param('{"class":"X","args":[],"x\\ud800":1}', "payload key", id="surrogate-key"),
+        pytest.param('{"class":"X","args":' + "[" * 100_000, "too deeply", id="deep"),
+    ],
+)
+def test_decode_refuses_what_encode_refuses(raw, fragment):
+    with pytest.raises(resqplug.PayloadError, match=re.escape(fragment)):
+        payload.decode(raw.encode())
+
+
+def test_decode_of_text_with_a_lone_surrogate_is_refused():
+    with pytest.raises(resqplug.PayloadError, match="not UTF-8"):
+        payload.decode('{"class":"X","args":["\ud800"]}')
+
+
+def test_decode_keeps_escaped_surrogate_pairs():
+    doc = payload.decode(b'{"class":"X","args":["\\ud83d\\ude00"],"meta":{"e":"\\ud83d\\ude00"}}')
+    assert doc["args"] == ["😀"] == [doc["meta"]["e"]]
+
+
+# --- the meta fields the core reads: checked once, on decode and on encode --------------
+
+BAD_COUNTS = ["abc", "1", None, True, False, 1.0, -1, 2**63, [], {}]
+
+
+@pytest.mark.parametrize("field", ["attempt", "recoveries"])
+@pytest.mark.parametrize("value", BAD_COUNTS, ids=repr)
+def test_decode_refuses_a_bad_core_meta_count_naming_field_and_value(field, value):
+    raw = json.dumps({"class": "X", "args": [], "meta": {field: value}})
+    with pytest.raises(resqplug.PayloadError, match=re.escape(f"meta.{field}")) as info:
+        payload.decode(raw)
+    assert repr(value)[:20] in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_attempt_zero_is_refused_recoveries_zero_accepted():
+    with pytest.raises(resqplug.PayloadError, match=re.escape("meta.attempt")):
+        payload.decode('{"class":"X","args":[],"meta":{"attempt":0}}')
+    meta = {"attempt": 1, "recoveries": 0, "other": "anything"}
+    assert payload.decode(json.dumps({"class": "X", "args": [], "meta": meta}))["meta"] == meta
+
+
+def test_largest_counts_are_accepted():
+    meta = {"attempt": 2**63 - 1, "recoveries": 2**63 - 1}
+    assert payload.decode(json.dumps({"class": "X", "args": [], "meta": meta}))["meta"] == meta
+
+
+@pytest.mark.parametrize("field", ["attempt", "recoveries"])
+def test_encode_refuses_a_bad_core_meta_count(field):
+    with pytest.raises(resqplug.PayloadError, match=re.escape(f"meta.{field}")):
+        payload.encode("X", [], "abc", None, {field: "zz"})
+
+
+def test_queued_job_with_a_bad_attempt_fails_as_a_bad_payload_not_a_value_error(resq):
+    text = '{"class":"PayloadEcho","args":[],"id":"zz1","meta":{"attempt":"zz"}}'
+    resq.redis.rpush(resq.keys.queue("q"), text)
+    resq.redis.sadd(resq.keys.queues, "q")
+
+    assert drain(resq, "q") == 1
+
+    assert seen_jobs == []
+    record = resq.failures.list()[0]
+    assert (record["exception"], record["payload"]) == ("PayloadError", {"raw": text})
+    assert "meta.attempt" in record["error"]
+
+
+def test_build_refuses_a_bad_core_meta_count_before_any_enqueue_hook(resq):
+    with pytest.raises(resqplug.PayloadError, match=re.escape("meta.attempt")):
+        resq.build(PayloadEcho, [], meta={"attempt": "zz"})
+
+
+def test_enqueue_payload_refuses_a_bad_core_meta_count_before_any_enqueue_hook(resq):
+    doc = {"class": "PayloadEcho", "args": [], "meta": {"recoveries": "abc"}}
+    with pytest.raises(resqplug.PayloadError, match=re.escape("meta.recoveries")):
+        resq.enqueue_payload(doc, "q")
+    assert resq.size("q") == 0

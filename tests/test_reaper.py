@@ -9,11 +9,13 @@ recovery) and 30 (leases compared with Redis TIME, not the local clock).
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
 
 import resqplug
+import resqplug.worker.processor
 from resqplug.worker.inflight import InFlight
 from resqplug.worker.reaper import Reaper
 from resqplug.worker.registry import WorkerRegistry, redis_time
@@ -361,3 +363,105 @@ def test_worker_lease_is_written_in_redis_time(resq, monkeypatch):
 
     lease = resq.redis.zscore(resq.keys.leases, DEAD)
     assert abs(lease - (redis_time(resq.redis) + 1.5)) < 1.0
+
+
+# --- one entry, one worker at a time: nothing an entry holds stops the pass ---------
+
+
+class UnbuildableJob(resqplug.Job):
+    name = "test_reaper.UnbuildableJob"
+    queue = "work"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise RuntimeError("this job cannot be built")
+
+
+def dead_worker_holding(resq: resqplug.Resq, worker_id: str, *entries: str | bytes) -> None:
+    """A dead worker whose in-flight list holds exactly ``entries``."""
+    resq.redis.rpush(resq.keys.inflight(worker_id), *entries)
+    register(resq, worker_id, 0)
+
+
+def payload_text(job_id: str, meta: dict | None = None, cls: str = "test_reaper.ReapedJob") -> str:
+    return json.dumps({"class": cls, "args": [1], "id": job_id, "meta": meta or {}})
+
+
+def one_line_logs_only(caplog: pytest.LogCaptureFixture) -> bool:
+    return all(r.exc_info is None for r in caplog.records if r.levelno >= logging.WARNING)
+
+
+@pytest.mark.parametrize("recoveries", ["abc", None, -1, True, 1.5, [1], 2**63])
+def test_entry_with_a_bad_recovery_count_is_failed_and_the_others_recovered(
+    resq, caplog, recoveries
+):
+    bad = payload_text("bad", {"recoveries": recoveries})
+    dead_worker_holding(resq, DEAD, payload_text("a"), bad, payload_text("b"))
+    dead_worker_holding(resq, "deadhost:2-abc:work", payload_text("c"))
+
+    assert reaper(resq).reap() == 4
+
+    assert sorted(queued_ids(resq)) == ["a", "b", "c"]
+    record = resq.failures.get(resqplug.worker.processor.raw_job_id(bad.encode()))
+    assert record["payload"] == {"raw": bad}
+    assert record["exception"] == "PayloadError"
+    assert "meta.recoveries" in record["error"]
+    assert not resq.redis.sismember(resq.keys.workers, DEAD)
+    assert one_line_logs_only(caplog)
+
+
+def test_entry_whose_job_cannot_be_built_is_failed_with_its_payload(resq, caplog):
+    text = payload_text("unbuildable", cls="test_reaper.UnbuildableJob")
+    dead_worker_holding(resq, DEAD, payload_text("a"), text)
+
+    assert reaper(resq).reap() == 2
+
+    assert queued_ids(resq) == ["a"]
+    record = resq.failures.get("unbuildable")
+    assert (record["exception"], record["error"]) == ("RuntimeError", "this job cannot be built")
+    assert record["payload"]["class"] == "test_reaper.UnbuildableJob"
+    assert any("cannot recover job unbuildable" in r.getMessage() for r in caplog.records)
+    assert one_line_logs_only(caplog)
+
+
+def test_entry_with_an_invalid_queue_is_failed_not_requeued(resq):
+    dead = "deadhost:1-abc:work,other"
+    dead_worker_holding(
+        resq, dead, "no such queue\t" + payload_text("x"), "work\t" + payload_text("y")
+    )
+
+    assert reaper(resq).reap() == 2
+
+    assert queued_ids(resq) == ["y"]
+    assert resq.queues() == ["work"]
+    assert resq.failures.get("x")["exception"] == "QueueNameError"
+
+
+def test_entry_redis_refuses_to_move_stays_for_the_next_pass(resq, caplog):
+    resq.redis.set(resq.keys.queue("blocked"), "not a list")
+    dead = "deadhost:1-abc:work,blocked"
+    stuck = "blocked\t" + payload_text("stuck")
+    dead_worker_holding(resq, dead, stuck, "work\t" + payload_text("moved"))
+    dead_worker_holding(resq, "deadhost:2-abc:work", payload_text("other"))
+
+    assert reaper(resq).reap() == 2
+
+    assert sorted(queued_ids(resq)) == ["moved", "other"]
+    assert resq.redis.lrange(resq.keys.inflight(dead), 0, -1) == [stuck.encode()]
+    assert resq.failures.count() == 0
+    assert one_line_logs_only(caplog)
+    resq.redis.delete(resq.keys.queue("blocked"))
+    assert reaper(resq).reap() == 1
+    assert queued_ids(resq, "blocked") == ["stuck"]
+    assert not resq.redis.sismember(resq.keys.workers, dead)
+
+
+def test_dead_worker_that_cannot_be_reaped_does_not_stop_the_others(resq, caplog):
+    resq.redis.set(resq.keys.inflight(DEAD), "not a list")
+    register(resq, DEAD, 0)
+    dead_worker_holding(resq, "deadhost:2-abc:work", payload_text("other"))
+
+    assert reaper(resq).reap() == 1
+
+    assert queued_ids(resq) == ["other"]
+    assert any(f"could not reap dead worker {DEAD!r}" in r.getMessage() for r in caplog.records)
+    assert one_line_logs_only(caplog)

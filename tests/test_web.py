@@ -394,6 +394,14 @@ def test_queue_page_truncates_long_args_and_shows_invalid_payloads(client, web) 
     assert "(invalid payload)" in text and "not json {" in text
 
 
+def test_queue_page_shows_a_payload_too_deep_to_read_as_invalid(client, web) -> None:
+    job_id = client.enqueue(wj.WebRecord, 1)
+    client.redis.rpush(client.keys.queue("web"), "[" * 100_000)
+    page = web.get("/queues/web")
+    assert page.status_code == 200
+    assert job_id in page.text and "(invalid payload)" in page.text
+
+
 def test_failed_page_pages_and_filters(client, web) -> None:
     jobs = [(wj.WebFail, (f"bad value {i}",)) for i in range(30)]
     jobs += [(wj.WebFailOther, (f"broken {i}",)) for i in range(30)]

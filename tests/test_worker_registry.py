@@ -13,7 +13,7 @@ import redis
 import worker_jobs
 from helpers import WorkerProcess, registered_workers, wait_for
 
-from resqplug.worker.registry import redis_time
+from resqplug.worker.registry import WorkerRegistry, redis_time
 
 WORKER_ID = re.compile(r"^(?P<host>[^:+]+)\+(?P<nonce>[0-9a-f]{6}):(?P<pid>\d+):(?P<queues>.+)$")
 RUBY_TIME = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000$")
@@ -111,3 +111,21 @@ def test_term_removes_every_key_of_the_worker(worker, resq, client, namespace):
     assert [k for k in left if wid in k] == []
     # Global stats outlive the worker, as in Resque.
     assert client.get(f"{namespace}:stat:processed") == b"1"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"class":"WSleep","args":[NaN],"id":"n"}',
+        b'{"class":"WSleep","args":[],"meta":{"s":"\\udc80"},"id":"s"}',
+        b"\xff not a payload",
+    ],
+    ids=["nan", "lone-surrogate", "not-utf8"],
+)
+def test_current_job_record_of_a_malformed_payload_is_its_text(resq, raw):
+    registry = WorkerRegistry(resq.redis, resq.keys, "host:1-abc:work", 60.0)
+
+    registry.set_current("work", raw, 0.0)
+
+    doc = json.loads(resq.redis.get(resq.keys.worker("host:1-abc:work")))
+    assert doc["payload"] == raw.decode("utf-8", "replace")

@@ -31,7 +31,7 @@ def shown_raw(raw: bytes, keys: tuple[str, ...]) -> str:
     """An invalid payload's text, redacted where it is JSON at all."""
     try:
         return json.dumps(redact(json.loads(raw), keys), ensure_ascii=False)[:ARGS_SHOWN]
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, an int too long, nested too deep
         return raw.decode("utf-8", "replace")[:ARGS_SHOWN]
 
 
@@ -70,7 +70,7 @@ def queue_rows(
 def _id_of(raw: bytes) -> str | None:
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return doc.get("id") if isinstance(doc, dict) else None
 

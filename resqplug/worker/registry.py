@@ -17,8 +17,9 @@ from typing import Any
 
 import redis
 
+from ..errors import PayloadError
 from ..keys import Keys
-from ..payload import dumps
+from ..payload import decode, dumps
 
 
 def make_worker_id(queues: list[str]) -> str:
@@ -81,9 +82,9 @@ class WorkerRegistry:
         if queue is None or raw is None:
             self.redis.delete(key)
             return
-        try:
-            payload: Any = __import__("json").loads(raw)
-        except ValueError:
+        try:  # decoded, so it can be written back (no NaN, no lone surrogate)
+            payload: Any = decode(raw)
+        except PayloadError:
             payload = raw.decode("utf-8", "replace")[:4096]
         self.redis.set(
             key,

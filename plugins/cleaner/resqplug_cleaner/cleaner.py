@@ -151,16 +151,13 @@ class Cleaner:
         (invalid payload or queue): it is skipped and left in place."""
         p = record.payload
         queue = to or record.doc.get("queue") or "default"
+        doc = {**p, "id": record.job_id or p.get("id") or new_job_id()}
         try:
-            if not isinstance(p.get("class"), str) or not isinstance(p.get("args"), list):
-                raise resqplug.PayloadError("no valid class and args")
-            if not isinstance(p.get("meta", {}), dict):
-                raise resqplug.PayloadError("meta is not an object")
-            resqplug.payload.check_args(p["args"])
+            resqplug.payload.check_doc(doc)
+            resqplug.payload.check_args(doc["args"])
             resqplug.payload.validate_queue_name(queue)
         except (resqplug.PayloadError, resqplug.QueueNameError):
             return None
-        doc = {**p, "id": record.job_id or p.get("id") or new_job_id()}
         job = any_job(doc, str(queue))
         job.enqueued_at = time.time()
         job.guards.append(retry_guard(self.client.keys, record.job_id, record.doc, token))

@@ -171,6 +171,6 @@ class Scanner:
         for offset, raw in enumerate(rows):
             try:
                 doc = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, an int too long, too deep
                 doc = {"raw": raw.decode("utf-8", "replace")}
             yield Record(self.start + offset, raw, doc if isinstance(doc, dict) else {})

@@ -234,6 +234,18 @@ INVALID_BUGGY = [
         record(payload={"class": "A", "args": [1], "meta": "x"}, job_id="b5"), id="meta-text"
     ),
     pytest.param(record(queue="bad queue!", job_id="b6"), id="queue-invalid"),
+    pytest.param(
+        record(payload={"class": "A", "args": [1], "meta": {"attempt": "zz"}}, job_id="b7"),
+        id="meta-attempt",
+    ),
+    pytest.param(
+        record(payload={"class": "A", "args": [1], "meta": {"recoveries": -1}}, job_id="b8"),
+        id="meta-recoveries",
+    ),
+    pytest.param(
+        record(payload={"class": "A", "args": [1], "enqueued_at": "x"}, job_id="b9"),
+        id="enqueued-at",
+    ),
 ]
 
 
@@ -267,6 +279,16 @@ def test_invalid_payloads_are_skipped_on_requeue_and_can_be_cleared(
 @pytest.mark.parametrize("bad", INVALID_BUGGY)
 def test_malformed_payloads_are_skipped_on_requeue(default_client, cleaner, failed, bad):
     _invalid_record_is_skipped_then_cleared(default_client, cleaner, failed, bad)
+
+
+def test_record_too_deep_to_read_is_skipped_on_requeue(default_client, cleaner, failed):
+    [good] = failed.add(record(args=[1], queue="q1"))
+    failed.add("[" * 100_000)
+
+    out = cleaner.requeue(Filter())
+
+    assert (out.requeued, out.skipped) == (1, 1)
+    assert queued_ids(default_client, "q1") == [good]
 
 
 # --- interrupted and concurrent runs -------------------------------------------------

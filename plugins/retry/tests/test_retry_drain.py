@@ -5,6 +5,7 @@ does) and the retry plugin is loaded from its entry point."""
 from __future__ import annotations
 
 import builtins
+import json
 from typing import Any
 
 import pytest
@@ -374,3 +375,22 @@ def test_closest_listed_superclass_zero_delay_runs_at_once(default_client, recor
     assert drain(default_client, Q) == 2
     assert [s["delay"] for s in recorder.scheduled] == [0.0]
     assert rj.done(default_client, job_id)
+
+
+@pytest.mark.parametrize("attempt", ["zz", None, 0, -2, 1.5, True])
+def test_queued_job_with_a_bad_attempt_fails_as_a_bad_payload_and_is_not_retried(
+    default_client, attempt
+):
+    doc = {"class": rj.RetryFlaky.job_name, "args": [5], "id": "bad1", "meta": {"attempt": attempt}}
+    default_client.redis.rpush(default_client.keys.queue(Q), json.dumps(doc))
+    default_client.redis.sadd(default_client.keys.queues, Q)
+
+    assert drain(default_client, Q) == 1
+
+    assert rj.runs(default_client, "bad1") == []
+    (record,) = default_client.failures.list()
+    assert record["exception"] == "PayloadError"
+    assert "meta.attempt" in record["error"]
+    assert default_client.size(Q) == 0
+    assert retry_set(default_client).count() == 0
+    assert not default_client.redis.exists(state_key(default_client, "bad1"))

@@ -173,7 +173,7 @@ class ScheduleStore:
         for name, text in sorted(raw.items()):
             try:
                 out[name.decode()] = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, an int too long, too deep
                 out[name.decode()] = {"invalid": text.decode("utf-8", "replace")}
         return out
 

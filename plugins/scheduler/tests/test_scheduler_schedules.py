@@ -325,3 +325,14 @@ def test_worker_with_scheduler_releases_the_lease_when_it_stops(
     wait_for(leads, timeout=15, what="the worker's scheduler to lead")
     assert worker.stop() == 0
     assert default_client.redis.get(leader_key) is None
+
+
+def test_stored_entry_too_deep_to_read_is_listed_as_invalid(default_client: resqplug.Resq) -> None:
+    store = ScheduleStore(default_client)
+    default_client.redis.hset(store.configs, "deep", "[" * 100_000)
+    store.set("good", {"class": "SchedRecord", "every": 1})
+
+    entries = store.all()
+
+    assert entries["deep"] == {"invalid": "[" * 100_000}
+    assert entries["good"] == {"class": "SchedRecord", "every": 1}

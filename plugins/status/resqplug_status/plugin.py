@@ -201,7 +201,7 @@ class StatusPlugin:
         if self._seen is None or self._seen[0] is not current.raw:
             try:
                 self._seen = (current.raw, str(json.loads(current.raw)["id"]))
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 return
         job_id = self._seen[1]
         if job_id != self._signalled and store_for(client=worker.client).kill_requested(job_id):

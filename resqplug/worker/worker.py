@@ -22,7 +22,7 @@ from ..connection import check_server_version, translated
 from ..errors import ConnectionError as ResqplugConnectionError
 from .control import Backoff, Control, Signals
 from .inflight import InFlight
-from .options import WorkerOptions
+from .options import HEARTBEAT_TICK_S, WorkerOptions
 from .processor import Processor
 from .reaper import LOCK_MS, Reaper
 from .registry import WorkerRegistry, make_worker_id
@@ -36,12 +36,13 @@ REDIS_DOWN = (rex.ConnectionError, rex.TimeoutError)
 SLOW_JOB_S = 0.1
 FAST_JOB_S = 0.01  # jobs faster than this are fetched in growing batches
 ACK_EVERY_S = 0.05
-TICK_S = 0.5
+TICK_S = HEARTBEAT_TICK_S  # the lease's minimum (options.min_dead_after) counts on it
 ORPHAN_CHECK_S = 1.0  # an idle worker looks for orphans in its in-flight list this often
 
 
 class Worker:
     def __init__(self, client: Resq, options: WorkerOptions) -> None:
+        options.check()  # again: the options may have been changed since they were made
         self.client = client
         self.options = options
         self.id = make_worker_id(options.queues)

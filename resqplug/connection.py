@@ -65,6 +65,8 @@ def parse(url: str) -> Target:
         return Target(embedded.ensure_running(embedded.parse_url(url)))
     m = _RESQUE_FORM.match(url)
     if m:
+        if not 0 < int(m["port"]) < 65536:
+            raise ConfigError(f"invalid Redis URL {redact(url)!r}: port out of range 1-65535")
         db = m["db"] or "0"
         return Target(f"redis://{m['host']}:{m['port']}/{db}", m["ns"])
     try:

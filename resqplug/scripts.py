@@ -19,6 +19,8 @@ NAMES = (
     "fetch",
     "ack",
     "requeue",
+    "lease",
+    "unregister",
     "failure_remove",
     "failure_replace",
     "lock_release",

@@ -172,6 +172,25 @@ class Signals:
             self.on_signal(signum)
 
 
+class Notice:
+    """A condition that may last (e.g. Redis out of memory): logged once when
+    it starts and once when it is over, not at every try."""
+
+    def __init__(self, starts: str, ends: str) -> None:
+        self.starts, self.ends = starts, ends
+        self.active = False
+
+    def seen(self, reason: object) -> None:
+        if not self.active:
+            self.active = True
+            log.warning("%s (%s)", self.starts, reason)
+
+    def over(self) -> None:
+        if self.active:
+            self.active = False
+            log.warning("%s", self.ends)
+
+
 class Backoff:
     """Capped exponential backoff with jitter, for reconnecting to Redis."""
 

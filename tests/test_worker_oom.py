@@ -64,19 +64,22 @@ def stat(resq: resqplug.Resq, name: str) -> int:
     return int(resq.redis.get(f"{resq.keys.namespace}:stat:{name}") or 0)
 
 
-def worker(server: RedisServer, namespace: str) -> FaultWorker:
-    return FaultWorker(server.url, namespace, "-q", "work", extra_env=CORE_ONLY)
+def worker(server: RedisServer, namespace: str, queues: str = "work") -> FaultWorker:
+    return FaultWorker(server.url, namespace, "-q", queues, extra_env=CORE_ONLY)
 
 
 def notices(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if "out of memory" in line]
 
 
+# One queue: an idle worker blocks in BLMOVE, which Redis refuses; several: in
+# BLPOP on wake-up lists, which it allows.
+@pytest.mark.parametrize("queues", ["work", "spare,work"])
 def test_a_running_worker_keeps_its_lease_and_drains_while_redis_is_out_of_memory(
-    full_server, namespace
+    full_server, namespace, queues
 ):
     resq = resqplug.Resq(full_server.url, namespace)
-    running = worker(full_server, namespace)
+    running = worker(full_server, namespace, queues)
     try:
         wait_for(lambda: registered_workers(resq.redis, namespace), what="registration")
         (worker_id,) = registered_workers(resq.redis, namespace)

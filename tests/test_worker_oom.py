@@ -24,6 +24,14 @@ HEADROOM = 1_500_000  # bytes of maxmemory above what the empty server uses
 FILLER = "x" * 2000
 
 
+@pytest.fixture(autouse=True)
+def _core_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Enqueues write nothing but the jobs (no status records, say), so draining
+    them frees what filled Redis."""
+    for name, value in CORE_ONLY.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture
 def full_server(tmp_path: Path) -> Iterator[RedisServer]:
     srv = RedisServer(
@@ -37,15 +45,24 @@ def full_server(tmp_path: Path) -> Iterator[RedisServer]:
         srv.kill()
 
 
+def used_memory(resq: resqplug.Resq) -> int:
+    return int(resq.redis.info("memory")["used_memory"])
+
+
 def fill(resq: resqplug.Resq, queue: str) -> int:
-    """Enqueue to ``queue`` until Redis refuses (QueueFullError); returns how many."""
-    used = int(resq.redis.info("memory")["used_memory"])
-    resq.redis.config_set("maxmemory", used + HEADROOM)
+    """Enqueue to ``queue`` until Redis refuses (QueueFullError), then lower the
+    limit below what is used by a quarter of what the jobs take (so it stays
+    out of memory while connections come and go, until the jobs are mostly
+    gone); returns how many."""
+    empty = used_memory(resq)
+    resq.redis.config_set("maxmemory", empty + HEADROOM)
     count = 0
     with pytest.raises(QueueFullError):
         while True:
             resq.enqueue_to(queue, wjf.FNoop, FILLER)
             count += 1
+    full = used_memory(resq)
+    resq.redis.config_set("maxmemory", full - (full - empty) // 4)
     return count
 
 
@@ -141,3 +158,15 @@ def test_a_worker_leaving_while_redis_is_out_of_memory_unregisters(full_server, 
     assert out_of_memory(resq)
     assert registered_workers(resq.redis, namespace) == []
     assert resq.redis.zcard(resq.keys.leases) == 0
+
+
+def test_a_burst_worker_drains_a_full_redis_and_exits_0(full_server, namespace):
+    resq = resqplug.Resq(full_server.url, namespace)
+    count = fill(resq, "work")
+    burst = FaultWorker(full_server.url, namespace, "-q", "work", "--burst", extra_env=CORE_ONLY)
+    try:
+        assert burst.wait(60) == 0, burst.output()
+    finally:
+        burst.stop()
+    assert stat(resq, "processed") == count
+    assert resq.size("work") == 0

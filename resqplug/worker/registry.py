@@ -51,8 +51,8 @@ class WorkerRegistry:
     The lease and heartbeat go through ``lease.lua``, which Redis runs even
     when it is out of memory (maxmemory, noeviction): a live worker keeps its
     lease, and a new one can take one, so their jobs stay recoverable. Being
-    listed (``workers``, started time, info) is refused then: ``list`` raises
-    redis-py's OutOfMemoryError (``list_worker``) and the worker lists itself later."""
+    listed (``workers``, started time, info: ``list_worker``) is refused then
+    (redis-py's OutOfMemoryError), and the worker lists itself later."""
 
     def __init__(self, client: redis.Redis, keys: Keys, worker_id: str, dead_after: float) -> None:
         self.redis = client

@@ -134,7 +134,7 @@ class Worker:
                     # first heartbeat tick on.
                     self.control.paused_all = self.registry.paused_all()
                     self.registry.renew()
-                    self.listed = self.bookkeeping(lambda: self.registry.list_worker(self.info()))
+                    self.listed = self.try_to_list()
                 return True
             except (ResqplugConnectionError, QueueFullError) as exc:
                 backoff.wait(self.control, exc)
@@ -160,7 +160,11 @@ class Worker:
             log.warning("lease lost: %s was reaped; registering again", self.id)
             self.listed = False
         if not self.listed:
-            self.listed = self.bookkeeping(lambda: self.registry.list_worker(self.info()))
+            self.listed = self.try_to_list()
+
+    def try_to_list(self) -> bool:
+        """Be listed in Resque's registry; False while Redis is out of memory."""
+        return self.bookkeeping(lambda: self.registry.list_worker(self.info()))
 
     def info(self) -> dict[str, object]:
         o = self.options
@@ -246,21 +250,25 @@ class Worker:
         first (waiting for the reaper lock, which a killed reaper may hold), so
         that "until the queues are empty" includes them. True if there is work
         again (recovered here, or by this worker's heartbeat thread meanwhile)."""
-        recovered: list[int] = []
+        recovered = self._reap(wait=LOCK_MS / 1000)
         try:
-            # Out of memory: the reaper's lock is refused, so nothing is
-            # recovered; what is queued still counts.
-            self.bookkeeping(lambda: recovered.append(self.reaper.reap(wait=LOCK_MS / 1000)))
-            return sum(recovered) > 0 or self.inflight.any_waiting()
+            return recovered > 0 or self.inflight.any_waiting()
         except REDIS_DOWN as exc:
-            log.warning("reaper could not run: %s", exc)
+            log.warning("could not look at the queues: %s", exc)
             return False
 
-    def _reap(self) -> None:
+    def _reap(self, wait: float = 0.0) -> int:
+        """Recover dead workers' jobs; how many (0 while Redis is away, or
+        out of memory: its lock is refused, and they wait until it is not)."""
         try:
-            self.bookkeeping(self.reaper.reap)  # out of memory: when Redis takes writes again
+            return self.reaper.reap(wait=wait)
         except REDIS_DOWN as exc:
             log.warning("reaper could not run: %s", exc)
+        except rex.ResponseError as exc:
+            if not out_of_memory(exc):
+                raise
+            self.out_of_memory.seen(exc)
+        return 0
 
     # --- the fetch loop (used by the in-process and fork executors) ----------------
 

@@ -115,7 +115,7 @@ class StartUp:
             os.kill(os.getpid(), sig)
 
 
-startup = StartUp()  # one per process: signals are
+startup = StartUp()  # one per process, as signal handlers are
 
 
 class Signals:

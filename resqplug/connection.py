@@ -65,6 +65,8 @@ def parse(url: str) -> Target:
         return Target(embedded.ensure_running(embedded.parse_url(url)))
     m = _RESQUE_FORM.match(url)
     if m:
+        if not 0 < int(m["port"]) < 65536:
+            raise ConfigError(f"invalid Redis URL {redact(url)!r}: port out of range 1-65535")
         db = m["db"] or "0"
         return Target(f"redis://{m['host']}:{m['port']}/{db}", m["ns"])
     try:
@@ -128,9 +130,19 @@ def translated(url: str) -> Iterator[None]:
     except (rex.ConnectionError, rex.TimeoutError) as exc:
         raise ConnectionError(f"cannot connect to Redis at {redact(url)}: {reason(exc)}") from exc
     except rex.ResponseError as exc:
-        if str(exc).startswith("OOM"):
+        if out_of_memory(exc):
             raise QueueFullError(f"Redis at {redact(url)} is out of memory: {exc}") from exc
         raise
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether Redis refused a write because it is out of memory (maxmemory with
+    noeviction). redis-py raises OutOfMemoryError, whose text has lost the
+    "OOM" prefix (which the check for it missed); a reply passed on as a plain
+    ResponseError (e.g. from a pipeline) may still carry it."""
+    if isinstance(exc, rex.OutOfMemoryError):
+        return True
+    return isinstance(exc, rex.ResponseError) and str(exc).startswith("OOM")
 
 
 def reason(exc: BaseException) -> str:

@@ -91,10 +91,31 @@ def _answers(sock: Path) -> bool:
     return True
 
 
+def _unusable(directory: Path, doing: str, exc: OSError) -> EmbeddedServerError:
+    return EmbeddedServerError(
+        f"the embedded server's data dir {directory} cannot be used: "
+        f"{doing}{': ' + exc.strerror if exc.strerror else ''} "
+        "(use embedded://DIR with a directory you can write)"
+    )
+
+
+def _make_dir(directory: Path) -> None:
+    if directory.exists() and not directory.is_dir():
+        raise _unusable(directory, "it is not a directory", FileExistsError())
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:  # a file, under a file, not writable, a read-only or pseudo fs
+        raise _unusable(directory, "cannot create it", exc) from None
+
+
 @contextlib.contextmanager
 def _start_lock(directory: Path) -> Iterator[None]:
     """One starter at a time, across processes."""
-    with open(directory / "server.lock", "a+") as handle:
+    try:
+        handle = open(directory / "server.lock", "a+")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise _unusable(directory, "cannot write in it", exc) from None
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -148,7 +169,7 @@ def ensure_running(directory: Path) -> str:
     """Start the server for ``directory`` unless it runs; return its redis URL."""
     sock = socket_path(directory)
     if not _answers(sock):
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _make_dir(directory)
         with _start_lock(directory):
             if not _answers(sock):
                 _start(directory, sock)

@@ -20,6 +20,8 @@ NAMES = (
     "fetch",
     "ack",
     "requeue",
+    "lease",
+    "unregister",
     "failure_remove",
     "failure_clear",
     "failure_replace",

@@ -20,3 +20,12 @@ class FQuiet(resqplug.Job):
         time.sleep(seconds)
         with open(path, "a") as f:
             f.write(f"done {self.id}\n")
+
+
+class FNoop(resqplug.Job):
+    """Touches nothing: it runs (and succeeds) while Redis is out of memory."""
+
+    queue = "work"
+
+    def perform(self, *args: object) -> None:
+        pass

@@ -33,6 +33,9 @@ EXIT_CODES = {
 }
 
 
+WORKER_COMMANDS = ("work", "workers")  # they take over the signals held at start
+
+
 def exit_code_for(exc: BaseException) -> int:
     if isinstance(exc, ConnectionError):
         return 3
@@ -64,6 +67,10 @@ def cli(
     ctx: click.Context, redis_url: str | None, namespace: str | None, verbose: int, debug: bool
 ) -> None:
     """resqplug: background jobs on Redis."""
+    if ctx.invoked_subcommand not in WORKER_COMMANDS:
+        from ..worker.control import startup
+
+        startup.let_go()  # signals held since main() take their usual effect
     # The flags become the process's settings, so plugins using the default
     # client (and forked children) see the same server.
     if redis_url:
@@ -97,6 +104,19 @@ def client() -> Any:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # First: a worker's signals that arrive during the slow start-up (plugins,
+    # --app modules, the Redis client) are held for its handlers, not left to
+    # their default actions (USR1 and TERM kill, QUIT dumps core).
+    from ..worker.control import startup
+
+    startup.hold()
+    try:
+        _main(argv)
+    finally:
+        startup.release()  # ending (an error before a worker took them over)
+
+
+def _main(argv: list[str] | None) -> None:
     from ..plugins import get_plugins
     from . import demo, embedded_cmd, failed, info, queues, web_cmd, work  # noqa: F401 - commands
 

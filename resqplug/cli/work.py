@@ -38,11 +38,15 @@ def worker_options(**kw: object) -> WorkerOptions:
     mode = "threads" if threads else ("fork" if fork else "nofork")
     if fork and not hasattr(os, "fork"):
         mode = "nofork"
-    opts = WorkerOptions(queues=parse_queues(str(queues)), mode=mode, threads=int(threads or 1))  # type: ignore[call-overload]
-    for name, value in kw.items():
-        if value is not None:
-            setattr(opts, name, value)
-    return opts
+    given = {name: value for name, value in kw.items() if value is not None}
+    # All at once: the options check themselves (e.g. the lease against the
+    # heartbeat) when they are made.
+    return WorkerOptions(
+        queues=parse_queues(str(queues)),
+        mode=mode,
+        threads=int(threads or 1),  # type: ignore[call-overload]
+        **given,  # type: ignore[arg-type]
+    )
 
 
 WORKER_OPTIONS = [
@@ -102,7 +106,8 @@ WORKER_OPTIONS = [
         "dead_after_s",
         type=click.FloatRange(0.1),
         default=None,
-        help="Seconds without a heartbeat before a worker counts as dead.",
+        help="Seconds without a heartbeat before a worker counts as dead (default 60, "
+        "or RESQPLUG_DEAD_AFTER_S; at least 2 x (heartbeat + 0.5)).",
     ),
     click.option(
         "--max-recoveries",

@@ -8,6 +8,7 @@ no wait. USR1: kill the current job (it is failed). USR2 / CONT: pause / resume.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import signal
 import threading
@@ -20,6 +21,8 @@ from ..wake import Wake
 log = logging.getLogger("resqplug.worker")
 
 TICK = 0.1  # how often a waiting parent looks at the flags
+STOP_SIGNALS = (signal.SIGQUIT, signal.SIGTERM, signal.SIGINT)
+WORKER_SIGNALS = (*STOP_SIGNALS, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
 
 
 class Abandon(BaseException):
@@ -69,9 +72,58 @@ class Control:
         return self.paused or self.paused_all
 
 
+class StartUp:
+    """Holds the worker signals that arrive while a worker process starts (its
+    imports, plugins, client): before the worker's handlers exist, their
+    default actions would kill it (USR1, TERM) or dump core (QUIT). The CLI
+    holds them first thing, and so does each ``resqplug workers`` child; the
+    process that installs the real handlers takes what arrived meanwhile
+    (``hand_over``), and a command that is not a worker gives the signals
+    their default effect after all (``let_go``)."""
+
+    def __init__(self) -> None:
+        self.held: list[int] = []
+        self.originals: dict[int, Any] = {}  # the handlers from before the hold
+
+    def hold(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in WORKER_SIGNALS:
+            self.originals.setdefault(sig, signal.signal(sig, self._remember))
+
+    def _remember(self, signum: int, frame: FrameType | None) -> None:
+        self.held.append(signum)
+
+    def hand_over(self) -> tuple[list[int], dict[int, Any]]:
+        """What arrived, in order, and the handlers from before the hold. Call
+        it once the real handlers are installed (nothing arrives here then)."""
+        held, originals = self.held, self.originals
+        self.held, self.originals = [], {}
+        return held, originals
+
+    def release(self) -> list[int]:
+        """Back to the handlers from before the hold; returns what arrived."""
+        held, originals = self.hand_over()
+        for sig, handler in originals.items():
+            signal.signal(sig, handler)
+        return held
+
+    def let_go(self) -> None:
+        """Not a worker after all: the handlers from before, and what arrived
+        takes its default effect now."""
+        for sig in self.release():
+            os.kill(os.getpid(), sig)
+
+
+startup = StartUp()  # one per process, as signal handlers are
+
+
 class Signals:
     """Installs handlers that set ``Control`` flags. ``on_signal`` lets an
-    execution model react at once (e.g. interrupt an in-process job)."""
+    execution model react at once (e.g. interrupt an in-process job). Signals
+    held during start-up (``startup``) take effect once installed: a stop
+    stops the worker before it takes a job, a pause pauses it; a USR1 is
+    dropped (there is no job to kill yet)."""
 
     def __init__(self, control: Control, on_signal: Any = None) -> None:
         self.control = control
@@ -81,15 +133,15 @@ class Signals:
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        for sig in (
-            signal.SIGQUIT,
-            signal.SIGTERM,
-            signal.SIGINT,
-            signal.SIGUSR1,
-            signal.SIGUSR2,
-            signal.SIGCONT,
-        ):
+        for sig in WORKER_SIGNALS:
             self.saved[sig] = signal.signal(sig, self.handle)
+        held, originals = startup.hand_over()
+        self.saved.update(originals)  # restore() goes back to before the hold
+        for signum in held:
+            if signum == signal.SIGUSR1:
+                log.info("received USR1 while starting: no job to kill")
+            else:
+                self.handle(signum, None)
 
     def restore(self) -> None:
         for sig, handler in self.saved.items():
@@ -118,6 +170,25 @@ class Signals:
         log.info("received %s", signal.Signals(signum).name)
         if self.on_signal is not None:
             self.on_signal(signum)
+
+
+class Notice:
+    """A condition that may last (e.g. Redis out of memory): logged once when
+    it starts and once when it is over, not at every try."""
+
+    def __init__(self, starts: str, ends: str) -> None:
+        self.starts, self.ends = starts, ends
+        self.active = False
+
+    def seen(self, reason: object) -> None:
+        if not self.active:
+            self.active = True
+            log.warning("%s (%s)", self.starts, reason)
+
+    def over(self) -> None:
+        if self.active:
+            self.active = False
+            log.warning("%s", self.ends)
 
 
 class Backoff:

@@ -105,7 +105,14 @@ class InFlight:
         of them and returns nothing (its next fetch takes the job)."""
         if self.bare_queue is not None:
             queue = self.bare_queue
-            raw = self.redis.blmove(self.keys.queue(queue), self.key, timeout, "LEFT", "RIGHT")
+            try:
+                raw = self.redis.blmove(self.keys.queue(queue), self.key, timeout, "LEFT", "RIGHT")
+            except rex.OutOfMemoryError:
+                # Redis out of memory refuses BLMOVE (it may add data) but not
+                # the fetch script (its first write removes): wait for a
+                # wake-up token instead, and let the next fetch take the job.
+                self.redis.blpop([self.keys.wake(queue)], timeout=timeout)
+                return []
             return [] if raw is None else [Taken(queue, raw, raw)]
         names = self.queues()
         if not names:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
+
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from ..plugins import Plugins
     from .processor import Processor
 
 DEFAULT_MAX_RECOVERIES = 3
+HEARTBEAT_TICK_S = 0.5  # how often the heartbeat thread looks whether a renewal is due
+HEARTBEAT_ENV, DEAD_AFTER_ENV = "RESQPLUG_HEARTBEAT_S", "RESQPLUG_DEAD_AFTER_S"
 FORK_SERVER_ENV = "RESQPLUG_FORK_SERVER"  # auto (default), always, or never (also 1 / 0)
 FORK_SERVER_POLICIES = {
     "auto": "auto",
@@ -24,15 +29,26 @@ FORK_SERVER_POLICIES = {
 def _fork_server_policy() -> str:
     value = os.environ.get(FORK_SERVER_ENV, "").strip().lower() or "auto"
     if value not in FORK_SERVER_POLICIES:
-        from ..errors import ConfigError
-
         raise ConfigError(f"{FORK_SERVER_ENV}={value!r}: use auto, always or never")
     return FORK_SERVER_POLICIES[value]
 
 
 def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return float(value) if value else default
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: not a number of seconds") from None
+
+
+def min_dead_after(heartbeat_s: float) -> float:
+    """The shortest dead-after a live worker's lease survives. Renewals come
+    every heartbeat, up to a tick late (the thread looks every tick), and one
+    may be missed or late by a whole heartbeat (a slow Redis reply, a loaded
+    host): the lease must outlast two such gaps."""
+    return 2 * (heartbeat_s + HEARTBEAT_TICK_S)
 
 
 @dataclass
@@ -53,11 +69,30 @@ class WorkerOptions:
     job_timeout: float | None = None
     timeout_grace: float = 5.0
     shutdown_timeout: float = 25.0
-    heartbeat_s: float = field(default_factory=lambda: _env_float("RESQPLUG_HEARTBEAT_S", 5.0))
-    dead_after_s: float = field(default_factory=lambda: _env_float("RESQPLUG_DEAD_AFTER_S", 60.0))
+    heartbeat_s: float = field(default_factory=lambda: _env_float(HEARTBEAT_ENV, 5.0))
+    dead_after_s: float = field(default_factory=lambda: _env_float(DEAD_AFTER_ENV, 60.0))
     max_recoveries: int = DEFAULT_MAX_RECOVERIES
     wait_timeout: float = 1.0
     max_batch: int = 50
+
+    def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """ConfigError (one line) for a lease that live workers would lose: a
+        dead-after too short for the heartbeat makes workers reap each other
+        and run jobs twice."""
+        for what, value in (("heartbeat", self.heartbeat_s), ("dead-after", self.dead_after_s)):
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{what} must be a positive number of seconds, not {value!r}")
+        least = min_dead_after(self.heartbeat_s)
+        if self.dead_after_s < least:
+            raise ConfigError(
+                f"dead-after {self.dead_after_s:g}s is too short for a {self.heartbeat_s:g}s "
+                f"heartbeat: the minimum is {least:g}s (2 x (heartbeat + {HEARTBEAT_TICK_S:g}s)), "
+                "else live workers are taken for dead and their jobs run twice "
+                f"(--dead-after or {DEAD_AFTER_ENV}, --heartbeat or {HEARTBEAT_ENV})"
+            )
 
 
 class JobSide(Protocol):

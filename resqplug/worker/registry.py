@@ -20,6 +20,7 @@ import redis
 from ..errors import PayloadError
 from ..keys import Keys
 from ..payload import decode, dumps
+from ..scripts import source
 
 
 def make_worker_id(queues: list[str]) -> str:
@@ -46,34 +47,43 @@ def ruby_time(ts: float) -> str:
 
 
 class WorkerRegistry:
-    """Register, renew and unregister one worker."""
+    """Register, renew and unregister one worker.
+
+    The lease and heartbeat go through ``lease.lua``, which Redis runs even
+    when it is out of memory (maxmemory, noeviction): a live worker keeps its
+    lease, and a new one can take one, so their jobs stay recoverable. Being
+    listed (``workers``, started time, info: ``list_worker``) is refused then
+    (redis-py's OutOfMemoryError), and the worker lists itself later."""
 
     def __init__(self, client: redis.Redis, keys: Keys, worker_id: str, dead_after: float) -> None:
         self.redis = client
         self.keys = keys
         self.worker_id = worker_id
         self.dead_after = dead_after
+        self._lease = client.register_script(source("lease"))
 
     def register(self, info: dict[str, Any]) -> None:
+        """Take the lease, then be listed."""
+        self.renew()
+        self.list_worker(info)
+
+    def list_worker(self, info: dict[str, Any]) -> None:
+        """Resque's registry entries (not the lease)."""
         now = redis_time(self.redis)
         k, wid = self.keys, self.worker_id
         pipe = self.redis.pipeline(transaction=True)
         pipe.sadd(k.workers, wid)
         pipe.set(k.worker_started(wid), ruby_time(now))
-        pipe.hset(k.heartbeats, wid, iso(now))
-        pipe.zadd(k.leases, {wid: now + self.dead_after})
         pipe.hset(k.worker_info(wid), mapping={key: str(v) for key, v in info.items()})
         pipe.execute()
 
     def renew(self) -> bool:
-        """Renew the lease; False if the worker had been unregistered (reaped)."""
+        """Renew (or take) the lease and the heartbeat; False if the worker is
+        not listed (it was reaped, or could not be listed yet)."""
         now = redis_time(self.redis)
-        k, wid = self.keys, self.worker_id
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.sismember(k.workers, wid)
-        pipe.zadd(k.leases, {wid: now + self.dead_after})
-        pipe.hset(k.heartbeats, wid, iso(now))
-        known, _, _ = pipe.execute()
+        k = self.keys
+        expiry = now + self.dead_after
+        known = self._lease([k.leases, k.heartbeats, k.workers], [self.worker_id, expiry, iso(now)])
         return bool(known)
 
     def set_current(self, queue: str | None, raw: bytes | None, started: float = 0.0) -> None:
@@ -105,16 +115,19 @@ class WorkerRegistry:
 
 
 def unregister(client: redis.Redis, keys: Keys, worker_id: str) -> None:
-    """Remove a worker's registry entries (not its in-flight list)."""
-    pipe = client.pipeline(transaction=True)
-    pipe.srem(keys.workers, worker_id)
-    pipe.delete(
-        keys.worker(worker_id),
-        keys.worker_started(worker_id),
-        keys.stat_processed_of(worker_id),
-        keys.stat_failed_of(worker_id),
-        keys.worker_info(worker_id),
+    """Remove a worker's registry entries and lease (not its in-flight list);
+    also when Redis is out of memory (unregister.lua)."""
+    script = client.register_script(source("unregister"))
+    script(
+        [
+            keys.workers,
+            keys.worker(worker_id),
+            keys.worker_started(worker_id),
+            keys.stat_processed_of(worker_id),
+            keys.stat_failed_of(worker_id),
+            keys.worker_info(worker_id),
+            keys.heartbeats,
+            keys.leases,
+        ],
+        [worker_id],
     )
-    pipe.hdel(keys.heartbeats, worker_id)
-    pipe.zrem(keys.leases, worker_id)
-    pipe.execute()

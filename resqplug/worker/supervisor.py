@@ -12,19 +12,13 @@ from types import FrameType
 
 from .. import config
 from .child import die_with_parent
+from .control import STOP_SIGNALS, WORKER_SIGNALS, startup
 from .options import WorkerOptions
 from .worker import Worker
 
 log = logging.getLogger("resqplug.supervisor")
 
-FORWARDED = (
-    signal.SIGTERM,
-    signal.SIGQUIT,
-    signal.SIGINT,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGCONT,
-)
+FORWARDED = WORKER_SIGNALS
 RESTART_DELAY_S = 0.5
 
 
@@ -36,19 +30,29 @@ class Supervisor:
         self.stopping = False
 
     def _forward(self, signum: int, frame: FrameType | None) -> None:
-        if signum in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
+        if signum in STOP_SIGNALS:
             self.stopping = True
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
     def spawn(self, slot: int) -> None:
-        pid = os.fork()
+        # Blocked from before the fork until the child holds them: a signal
+        # forwarded at once must not meet the default action (or this
+        # process's handler) in the child.
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, before)
+            raise
         if pid == 0:
             code = 1
             try:
                 for sig in FORWARDED:
                     signal.signal(sig, signal.SIG_DFL)
+                startup.hold()  # until the worker's own handlers are in
+                signal.pthread_sigmask(signal.SIG_SETMASK, before)
                 die_with_parent(os.getppid(), signal.SIGTERM)
                 config.forget_client()
                 code = Worker(config.default_client(), self.options).work()
@@ -56,14 +60,20 @@ class Supervisor:
                 log.exception("worker crashed")
             finally:
                 os._exit(code)
-        self.children[pid] = slot
+        self.children[pid] = slot  # before unblocking: what arrived meanwhile reaches it
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
         log.info("started worker %d (pid %d)", slot, pid)
 
     def run(self) -> int:
         for sig in FORWARDED:
             signal.signal(sig, self._forward)
-        for slot in range(self.count):
+        held, _ = startup.hand_over()  # what arrived while the command started
+        self.stopping = any(signum in STOP_SIGNALS for signum in held)
+        for slot in range(0 if self.stopping else self.count):
             self.spawn(slot)
+        for signum in held:  # pause / resume (and USR1, which they drop) reach the workers
+            if signum not in STOP_SIGNALS:
+                self._forward(signum, None)
         while self.children:
             try:
                 pid, status = os.waitpid(-1, 0)

@@ -13,16 +13,18 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from functools import partial
 
 import redis.exceptions as rex
 
 from .. import __version__
 from ..client import Resq
-from ..connection import check_server_version, translated
+from ..connection import check_server_version, out_of_memory, translated
 from ..errors import ConnectionError as ResqplugConnectionError
-from .control import Backoff, Control, Signals
+from ..errors import QueueFullError
+from .control import Backoff, Control, Notice, Signals
 from .inflight import InFlight
-from .options import WorkerOptions
+from .options import HEARTBEAT_TICK_S, WorkerOptions
 from .processor import Processor
 from .reaper import LOCK_MS, Reaper
 from .registry import WorkerRegistry, make_worker_id
@@ -36,12 +38,18 @@ REDIS_DOWN = (rex.ConnectionError, rex.TimeoutError)
 SLOW_JOB_S = 0.1
 FAST_JOB_S = 0.01  # jobs faster than this are fetched in growing batches
 ACK_EVERY_S = 0.05
-TICK_S = 0.5
+TICK_S = HEARTBEAT_TICK_S  # the lease's minimum (options.min_dead_after) counts on it
 ORPHAN_CHECK_S = 1.0  # an idle worker looks for orphans in its in-flight list this often
+OUT_OF_MEMORY = (
+    "Redis is out of memory (maxmemory, noeviction): this worker keeps its lease and goes "
+    "on taking and acknowledging jobs, which frees memory; being listed, showing its "
+    "current job and recovering dead workers' jobs wait until Redis accepts writes again"
+)
 
 
 class Worker:
     def __init__(self, client: Resq, options: WorkerOptions) -> None:
+        options.check()  # again: the options may have been changed since they were made
         self.client = client
         self.options = options
         self.id = make_worker_id(options.queues)
@@ -49,6 +57,8 @@ class Worker:
         self.inflight = InFlight(client, self.id, options.queues)
         self.processor = Processor(client.plugins, self.id)
         self.registry = WorkerRegistry(client.redis, client.keys, self.id, options.dead_after_s)
+        self.listed = False  # in Resque's registry (it has a lease from its start)
+        self.out_of_memory = Notice(OUT_OF_MEMORY, "Redis accepts writes again")
         self.reaper = Reaper(client, self.id, options.max_recoveries)
         self.plugins = client.plugins
         self.current: Taken | None = None
@@ -111,21 +121,50 @@ class Worker:
         return self.control.exit_code
 
     def join_registry(self) -> bool:
-        """Register; False if stopped first. Redis answered already, so from here
-        on its going away is an outage to ride out (even with the registration's
-        reply lost), not a failed start."""
+        """Take the lease and be listed; False if stopped first. Redis answered
+        already, so from here on its going away is an outage to ride out (even
+        with the registration's reply lost), not a failed start. So is Redis
+        out of memory: it grants the lease even then (the worker's jobs stay
+        recoverable), and the worker is listed later, on its heartbeat."""
         backoff = Backoff()
         while not self.control.stopping:
             try:
-                with translated(self.client.url):  # Redis out of memory: a failed start
+                with translated(self.client.url):
                     # Paused from the start if all workers are: not only from the
                     # first heartbeat tick on.
                     self.control.paused_all = self.registry.paused_all()
-                    self.registry.register(self.info())
+                    self.registry.renew()
+                    self.listed = self.try_to_list()
                 return True
-            except ResqplugConnectionError as exc:
+            except (ResqplugConnectionError, QueueFullError) as exc:
                 backoff.wait(self.control, exc)
         return False
+
+    def bookkeeping(self, write: Callable[[], object]) -> bool:
+        """Run one of the worker's own writes that Redis refuses when it is out
+        of memory; False if it did (noted once: an outage to ride out)."""
+        try:
+            write()
+        except rex.ResponseError as exc:
+            if not out_of_memory(exc):
+                raise
+            self.out_of_memory.seen(exc)
+            return False
+        self.out_of_memory.over()
+        return True
+
+    def renew(self) -> None:
+        """Renew the lease (granted even with Redis out of memory); be listed
+        again if the worker was reaped, or at last if it could not be yet."""
+        if not self.registry.renew() and self.listed:
+            log.warning("lease lost: %s was reaped; registering again", self.id)
+            self.listed = False
+        if not self.listed:
+            self.listed = self.try_to_list()
+
+    def try_to_list(self) -> bool:
+        """Be listed in Resque's registry; False while Redis is out of memory."""
+        return self.bookkeeping(lambda: self.registry.list_worker(self.info()))
 
     def info(self) -> dict[str, object]:
         o = self.options
@@ -179,16 +218,10 @@ class Worker:
                     continue
                 now = time.monotonic()
                 if now - last_beat >= self.options.heartbeat_s:
-                    if not self.registry.renew():
-                        log.warning("lease lost: %s was reaped; registering again", self.id)
-                        self.registry.register(self.info())
+                    self.renew()
                     last_beat = now
                 current = self.current
-                if current is not shown:
-                    if current is None:
-                        self.registry.set_current(None, None)
-                    else:
-                        self.registry.set_current(current.queue, current.raw, self.current_started)
+                if current is not shown and self.bookkeeping(partial(self.show, current)):
                     shown = current
                 self.control.paused_all = self.registry.paused_all()
                 self.plugins.call_each("worker_heartbeat", worker=self)
@@ -197,25 +230,45 @@ class Worker:
                     last_reap = now
             except REDIS_DOWN as exc:
                 log.warning("heartbeat failed: %s", exc)
+            except rex.ResponseError as exc:
+                if not out_of_memory(exc):
+                    log.exception("heartbeat thread error")
+                else:  # the rest of this tick waits for the next one
+                    self.out_of_memory.seen(exc)
             except Exception:
                 log.exception("heartbeat thread error")
+
+    def show(self, current: Taken | None) -> None:
+        """Resque's record of the job being run (none when idle)."""
+        if current is None:
+            self.registry.set_current(None, None)
+        else:
+            self.registry.set_current(current.queue, current.raw, self.current_started)
 
     def reaped_before_exit(self) -> bool:
         """A burst worker found its queues empty: recover dead workers' jobs
         first (waiting for the reaper lock, which a killed reaper may hold), so
         that "until the queues are empty" includes them. True if there is work
         again (recovered here, or by this worker's heartbeat thread meanwhile)."""
+        recovered = self._reap(wait=LOCK_MS / 1000)
         try:
-            return self.reaper.reap(wait=LOCK_MS / 1000) > 0 or self.inflight.any_waiting()
+            return recovered > 0 or self.inflight.any_waiting()
         except REDIS_DOWN as exc:
-            log.warning("reaper could not run: %s", exc)
+            log.warning("could not look at the queues: %s", exc)
             return False
 
-    def _reap(self) -> None:
+    def _reap(self, wait: float = 0.0) -> int:
+        """Recover dead workers' jobs; how many (0 while Redis is away, or
+        out of memory: its lock is refused, and they wait until it is not)."""
         try:
-            self.reaper.reap()
+            return self.reaper.reap(wait=wait)
         except REDIS_DOWN as exc:
             log.warning("reaper could not run: %s", exc)
+        except rex.ResponseError as exc:
+            if not out_of_memory(exc):
+                raise
+            self.out_of_memory.seen(exc)
+        return 0
 
     # --- the fetch loop (used by the in-process and fork executors) ----------------
 

@@ -63,5 +63,11 @@ class JobTimeout(ResqplugError):
     """A job ran longer than its timeout and was stopped."""
 
 
+class JobAborted(ResqplugError):
+    """Raised by the inline backend, from the original, when a job ended with a
+    BaseException that is not an Exception (``SystemExit``, ``GeneratorExit``,
+    ...): the job is failed as in a worker, and it does not stop the caller."""
+
+
 class DirtyExit(ResqplugError):
     """The process running a job died without reporting an outcome."""

@@ -3,6 +3,12 @@
 Used by every worker model and by the inline backend, so the semantics are the
 same everywhere: before_perform, perform (with its wrappers), after_perform on
 success, on_failure once on failure, then handle_failure.
+
+The run is the job's boundary: whatever the job raises, ``BaseException``
+included (``SystemExit``, ``KeyboardInterrupt``, ``GeneratorExit``,
+``asyncio.CancelledError``), fails the job and goes no further, so a job
+cannot stop the process or thread that runs it. Only a ``StopRun``, which the
+process running the job raises into it on purpose, passes through.
 """
 
 from __future__ import annotations
@@ -19,6 +25,11 @@ from .plugins import Plugins, redis_down
 log = logging.getLogger("resqplug.runner")
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+
+
+class StopRun(BaseException):
+    """Raised into a running job by the process that runs it (a worker's signal
+    handler) to end the run with no outcome; ``run`` lets it through."""
 
 
 @dataclass(slots=True)
@@ -69,7 +80,7 @@ def any_job(doc: dict[str, Any], queue: str) -> Job:
 
 
 def run(plugins: Plugins, job: Job) -> Outcome:
-    """Run ``job`` through the perform hooks; never raises an Exception."""
+    """Run ``job`` through the perform hooks; raises nothing but a ``StopRun``."""
     hook = plugins.perform_hooks()
     try:
         try:
@@ -80,7 +91,9 @@ def run(plugins: Plugins, job: Job) -> Outcome:
         result = hook.perform(job=job)
         hook.after_perform(job=job, result=result)
         return Outcome(DONE, result=result)
-    except Exception as exc:
+    except StopRun:
+        raise
+    except BaseException as exc:  # the job's own: a failure, whatever its class
         return fail(plugins, job, exc)
 
 

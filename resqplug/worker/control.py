@@ -15,6 +15,7 @@ import time
 from types import FrameType
 from typing import Any
 
+from ..runner import StopRun
 from ..wake import Wake
 
 log = logging.getLogger("resqplug.worker")
@@ -22,8 +23,9 @@ log = logging.getLogger("resqplug.worker")
 TICK = 0.1  # how often a waiting parent looks at the flags
 
 
-class Abandon(BaseException):
-    """Raised inside an in-process job when the shutdown timeout ran out."""
+class Abandon(StopRun):
+    """Raised inside an in-process job when the shutdown timeout ran out: the job
+    goes back to its queue, with no outcome."""
 
 
 class Control:

@@ -1,6 +1,6 @@
-"""Jobs that end with a BaseException that is not an Exception (loaded with
---app worker_jobs,worker_jobs_exits), for tests/test_worker_job_exits.py and
-the inline tests."""
+"""Jobs that end with a BaseException that is not an Exception, and a quick
+no-op (loaded with --app worker_jobs,worker_jobs_exits), for
+tests/test_worker_job_exits.py, test_worker_outcomes.py and the inline tests."""
 
 from __future__ import annotations
 
@@ -53,3 +53,12 @@ class XExit(resqplug.Job):
     def perform(self, code: int) -> None:
         record_start(self)
         sys.exit(code)
+
+
+class XNoop(resqplug.Job):
+    """Does nothing, quickly (no Redis): batches of these grow fast."""
+
+    queue = "work"
+
+    def perform(self, *args: object) -> None:
+        pass

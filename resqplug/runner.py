@@ -18,18 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import registry
-from .errors import DontPerform
+from .errors import DontPerform, StopRun
 from .job import Job
 from .plugins import Plugins, redis_down
 
 log = logging.getLogger("resqplug.runner")
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
-
-
-class StopRun(BaseException):
-    """Raised into a running job by the process that runs it (a worker's signal
-    handler) to end the run with no outcome; ``run`` lets it through."""
 
 
 @dataclass(slots=True)

@@ -66,3 +66,17 @@ def test_sys_exit_in_a_job_fails_it_with_its_code_and_the_worker_exits_0(
     assert worker.wait(30) == 0, worker.output()
     assert [failed_as(resq, job_id) for job_id in exits] == [f"SystemExit: {code}"] * 3
     assert listed(resq, "done") == [after]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_jobs_failure_method_exiting_neither_stops_the_worker_nor_the_next_method(
+    resq, redis_url, namespace, mode
+):
+    failing = [resq.enqueue(wx.XExitOnFailure) for _ in range(3)]
+    after = resq.enqueue(wj.WRecord, 1)
+    worker = burst(redis_url, namespace, mode)
+    assert worker.wait(30) == 0, worker.output()
+    failed = {failed_as(resq, job_id) for job_id in failing}
+    assert failed == {"ValueError: the job's own error"}
+    assert sorted(listed(resq, "failure_methods")) == sorted(failing)
+    assert listed(resq, "done") == [after]

@@ -9,7 +9,7 @@ import builtins
 import sys
 from collections.abc import Callable
 
-from worker_jobs import record_start
+from worker_jobs import key, record_start
 
 import resqplug
 
@@ -53,6 +53,23 @@ class XExit(resqplug.Job):
     def perform(self, code: int) -> None:
         record_start(self)
         sys.exit(code)
+
+
+class XExitOnFailure(resqplug.Job):
+    """Fails with ValueError; its own failure methods then call sys.exit(4)
+    and record that the next one still ran."""
+
+    queue = "work"
+
+    def perform(self) -> None:
+        record_start(self)
+        raise ValueError("the job's own error")
+
+    def on_failure_1_exit(self, exc: BaseException) -> None:
+        sys.exit(4)
+
+    def on_failure_2_record(self, exc: BaseException) -> None:
+        resqplug.default_client().redis.rpush(key("failure_methods"), self.id)
 
 
 class XNoop(resqplug.Job):

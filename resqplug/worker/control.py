@@ -15,7 +15,7 @@ import time
 from types import FrameType
 from typing import Any
 
-from ..runner import StopRun
+from ..errors import StopRun
 from ..wake import Wake
 
 log = logging.getLogger("resqplug.worker")

@@ -57,11 +57,11 @@ class Worker:
         self.current_started = 0.0
         # Outcomes not written yet. The thread that runs the batch adds them and
         # writes them in batches; while a job runs, the thread that supervises
-        # it writes those waiting ACK_EVERY_S (flush_if_due).
-        self.pending: list[Ack] = []
-        self.pending_since = 0.0  # when the oldest pending outcome was added
-        self.pending_lock = threading.Lock()  # guards pending and pending_since
-        self.flush_lock = threading.Lock()  # held while outcomes are written
+        # it writes those waiting ACK_EVERY_S (flush_if_due). A deque, whose
+        # append and popleft are atomic: adding one takes no lock (hot path).
+        self.pending: deque[Ack] = deque()
+        self.pending_since = 0.0  # about when the oldest pending outcome was added
+        self.flush_lock = threading.Lock()  # one writer at a time: held while writing
         self.flush_retry_at = 0.0  # after a failed flush_if_due, not before this
         # The fetched batch's jobs not started yet; the thread that supervises
         # a slow job gives them back (give_back_queued).
@@ -393,16 +393,17 @@ class Worker:
             self.retrying(lambda t=taken: self.inflight.requeue(t))  # type: ignore[misc]
 
     def add_pending(self, ack: Ack) -> None:
-        with self.pending_lock:
-            if not self.pending:
-                self.pending_since = time.monotonic()
-            self.pending.append(ack)
+        if not self.pending:
+            self.pending_since = time.monotonic()
+        self.pending.append(ack)
 
-    def take_pending(self) -> tuple[list[Ack], float]:
-        """The pending outcomes, and when the oldest was added; none left."""
-        with self.pending_lock:
-            acks, self.pending = self.pending, []
-            return acks, self.pending_since
+    def take_pending(self) -> list[Ack]:
+        """The pending outcomes, oldest first (under flush_lock: the only taker;
+        outcomes added meanwhile are taken or stay)."""
+        acks, pending = [], self.pending
+        while pending:
+            acks.append(pending.popleft())
+        return acks
 
     def flush(self) -> None:
         """Write every pending outcome now, retrying while Redis is away. Waits
@@ -410,7 +411,7 @@ class Worker:
         outcome added before is in Redis (the orphan check and the exit count
         on it)."""
         with self.flush_lock:
-            acks, _ = self.take_pending()
+            acks = self.take_pending()
             if acks:
                 self.retrying(lambda: self.inflight.ack(acks))
 
@@ -430,11 +431,11 @@ class Worker:
         if self.flush_due_in() > 0 or not self.flush_lock.acquire(blocking=False):
             return
         try:
-            acks, since = self.take_pending()
+            since = self.pending_since
+            acks = self.take_pending()
             if acks and not self.wrote_once(acks):
-                with self.pending_lock:  # first, as they came
-                    self.pending[:0] = acks
-                    self.pending_since = since
+                self.pending.extendleft(reversed(acks))  # first, as they came
+                self.pending_since = since
         finally:
             self.flush_lock.release()
 

@@ -93,11 +93,20 @@ def run(plugins: Plugins, job: Job) -> Outcome:
 
 
 def fail(plugins: Plugins, job: Job, exc: BaseException) -> Outcome:
-    """Run the failure hooks for ``job`` once and decide whether to record it."""
-    plugins.call_each("on_failure", job=job, exc=exc)
+    """Run the failure hooks for ``job`` once and decide whether to record it.
+    They are part of the run: whatever they raise (but a StopRun) is logged and
+    the job is failed all the same."""
+    try:
+        plugins.call_each("on_failure", job=job, exc=exc)
+    except StopRun:
+        raise
+    except BaseException:  # call_each logs each Exception: this is a SystemExit or the like
+        log.exception("an on_failure hook of job %s raised; recording the failure", job.id)
     try:
         action = plugins.hook.handle_failure(job=job, exc=exc)
-    except Exception as err:
+    except StopRun:
+        raise
+    except BaseException as err:
         if redis_down(err):  # expected while Redis is away: one line
             log.warning(
                 "handle_failure of job %s could not reach Redis (%s); recording the failure",

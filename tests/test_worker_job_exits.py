@@ -20,7 +20,9 @@ MODES = {
 }
 
 
-def burst(redis_url: str, namespace: str, mode: str) -> WorkerProcess:
+def burst(
+    redis_url: str, namespace: str, mode: str, apps: str = "worker_jobs,worker_jobs_exits"
+) -> WorkerProcess:
     return WorkerProcess(
         redis_url,
         namespace,
@@ -28,7 +30,7 @@ def burst(redis_url: str, namespace: str, mode: str) -> WorkerProcess:
         "work",
         "--burst",
         "--app",
-        "worker_jobs,worker_jobs_exits",
+        apps,
         *MODES[mode],
         extra_env=CORE_ONLY,
     )
@@ -79,4 +81,16 @@ def test_a_jobs_failure_method_exiting_neither_stops_the_worker_nor_the_next_met
     failed = {failed_as(resq, job_id) for job_id in failing}
     assert failed == {"ValueError: the job's own error"}
     assert sorted(listed(resq, "failure_methods")) == sorted(failing)
+    assert listed(resq, "done") == [after]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_plugins_failure_hooks_exiting_neither_stop_the_worker_nor_the_failure(
+    resq, redis_url, namespace, mode
+):
+    failing = [resq.enqueue(wj.WFail, "boom") for _ in range(3)]
+    after = resq.enqueue(wj.WRecord, 1)
+    worker = burst(redis_url, namespace, mode, apps="worker_jobs,worker_plugin_exits")
+    assert worker.wait(30) == 0, worker.output()
+    assert {failed_as(resq, job_id) for job_id in failing} == {"ValueError: boom"}
     assert listed(resq, "done") == [after]

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from .errors import StopRun
 from .hookspecs import hookimpl
 from .job import Job
 
@@ -79,11 +80,14 @@ class CorePlugin:
 
     @hookimpl
     def on_failure(self, job: Job, exc: BaseException) -> None:
-        # Each of the job's own failure methods runs even if an earlier one raised.
+        # Each of the job's own failure methods runs even if an earlier one raised,
+        # whatever it raised: they are the job's code, inside its boundary.
         for method in job_hook_methods(type(job), "on_failure"):
             try:
                 method(job, exc)
-            except Exception:
+            except StopRun:
+                raise
+            except BaseException:
                 log.exception("%s.%s failed", job.class_name, method.__name__)
 
     @hookimpl

@@ -11,8 +11,8 @@ import redis
 from . import discard
 from . import payload as payload_mod
 from .connection import DEFAULT_URL, make_client, parse, translated
-from .errors import ConfigError, DontDequeue, DontEnqueue, PayloadError
-from .failure import FailureStore
+from .errors import ConfigError, DontDequeue, DontEnqueue, JobAborted, PayloadError
+from .failure import FailureStore, message
 from .job import EnqueueGuard, Job, job_class_of
 from .keys import Keys
 from .plugins import Plugins, get_plugins
@@ -30,7 +30,11 @@ class Resq:
     built by ``resqplug.configure()``.
 
     ``backend="inline"`` runs each job at enqueue, in the caller, through every
-    hook; the job's exception reaches the caller and no failure is stored.
+    hook; the job's exception reaches the caller and no failure is stored. A
+    job's ``SystemExit`` (or another BaseException that is not an Exception)
+    is a failure as in a worker and reaches the caller as ``JobAborted``, so a
+    job cannot exit the application; ``KeyboardInterrupt`` is re-raised as it
+    is (in the caller's process it is the application's own Ctrl-C).
     """
 
     def __init__(
@@ -240,8 +244,14 @@ class Resq:
     def _run_inline(self, job: Job, text: str) -> None:
         fresh = job_from_payload(payload_mod.decode(text), job.queue)
         outcome = run(self.plugins, fresh)
-        if outcome.record_failure and outcome.exc is not None:
-            raise outcome.exc
+        exc = outcome.exc
+        if not outcome.record_failure or exc is None:
+            return
+        if isinstance(exc, Exception | KeyboardInterrupt):
+            raise exc
+        raise JobAborted(
+            f"job {fresh.id} ({fresh.class_name}) ended with {type(exc).__name__}: {message(exc)}"
+        ) from exc
 
     # --- dequeue and inspection -------------------------------------------------
 

@@ -63,5 +63,17 @@ class JobTimeout(ResqplugError):
     """A job ran longer than its timeout and was stopped."""
 
 
+class StopRun(BaseException):  # not an error: outside the ResqplugError tree
+    """Raised into a running job by the process that runs it (a worker's signal
+    handler) to end the run with no outcome: the one exception that passes a
+    job's boundary (``runner.run``, the job's failure methods)."""
+
+
+class JobAborted(ResqplugError):
+    """Raised by the inline backend, from the original, when a job ended with a
+    BaseException that is not an Exception (``SystemExit``, ``GeneratorExit``,
+    ...): the job is failed as in a worker, and it does not stop the caller."""
+
+
 class DirtyExit(ResqplugError):
     """The process running a job died without reporting an outcome."""

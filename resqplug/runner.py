@@ -3,6 +3,12 @@
 Used by every worker model and by the inline backend, so the semantics are the
 same everywhere: before_perform, perform (with its wrappers), after_perform on
 success, on_failure once on failure, then handle_failure.
+
+The run is the job's boundary: whatever the job raises, ``BaseException``
+included (``SystemExit``, ``KeyboardInterrupt``, ``GeneratorExit``,
+``asyncio.CancelledError``), fails the job and goes no further, so a job
+cannot stop the process or thread that runs it. Only a ``StopRun``, which the
+process running the job raises into it on purpose, passes through.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import registry
-from .errors import DontPerform
+from .errors import DontPerform, StopRun
 from .job import Job
 from .plugins import Plugins, redis_down
 
@@ -69,7 +75,7 @@ def any_job(doc: dict[str, Any], queue: str) -> Job:
 
 
 def run(plugins: Plugins, job: Job) -> Outcome:
-    """Run ``job`` through the perform hooks; never raises an Exception."""
+    """Run ``job`` through the perform hooks; raises nothing but a ``StopRun``."""
     hook = plugins.perform_hooks()
     try:
         try:
@@ -80,16 +86,27 @@ def run(plugins: Plugins, job: Job) -> Outcome:
         result = hook.perform(job=job)
         hook.after_perform(job=job, result=result)
         return Outcome(DONE, result=result)
-    except Exception as exc:
+    except StopRun:
+        raise
+    except BaseException as exc:  # the job's own: a failure, whatever its class
         return fail(plugins, job, exc)
 
 
 def fail(plugins: Plugins, job: Job, exc: BaseException) -> Outcome:
-    """Run the failure hooks for ``job`` once and decide whether to record it."""
-    plugins.call_each("on_failure", job=job, exc=exc)
+    """Run the failure hooks for ``job`` once and decide whether to record it.
+    They are part of the run: whatever they raise (but a StopRun) is logged and
+    the job is failed all the same."""
+    try:
+        plugins.call_each("on_failure", job=job, exc=exc)
+    except StopRun:
+        raise
+    except BaseException:  # call_each logs each Exception: this is a SystemExit or the like
+        log.exception("an on_failure hook of job %s raised; recording the failure", job.id)
     try:
         action = plugins.hook.handle_failure(job=job, exc=exc)
-    except Exception as err:
+    except StopRun:
+        raise
+    except BaseException as err:
         if redis_down(err):  # expected while Redis is away: one line
             log.warning(
                 "handle_failure of job %s could not reach Redis (%s); recording the failure",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import worker_jobs_exits
 
 import resqplug
 from resqplug.testing import drain
@@ -36,6 +37,13 @@ class InlineBoom(resqplug.Job):
 
     def perform(self):
         raise ValueError("inline boom")
+
+
+class InlineRaise(resqplug.Job):
+    queue = "q"
+
+    def perform(self, kind):
+        raise worker_jobs_exits.base_exception(kind)
 
 
 class Recorder:
@@ -100,6 +108,22 @@ def test_inline_exception_reaches_caller_after_on_failure(inline, recorder):
     assert ("on_failure", "inline boom") in recorder.calls
     assert inline.failures.count() == 0
     assert namespace_keys(inline) == []
+
+
+@pytest.mark.parametrize("kind", sorted(set(worker_jobs_exits.KINDS) - {"KeyboardInterrupt"}))
+def test_inline_job_base_exception_fails_it_and_reaches_caller_as_job_aborted(
+    inline, recorder, kind
+):
+    with pytest.raises(resqplug.JobAborted, match=f"ended with {kind}") as raised:
+        inline.enqueue(InlineRaise, kind)
+    assert type(raised.value.__cause__).__name__ == kind
+    assert [c[0] for c in recorder.calls if isinstance(c, tuple)] == ["on_failure"]
+
+
+def test_inline_keyboard_interrupt_fails_the_job_and_reaches_caller_as_it_is(inline, recorder):
+    with pytest.raises(KeyboardInterrupt, match="from the job"):
+        inline.enqueue(InlineRaise, "KeyboardInterrupt")
+    assert ("on_failure", "from the job") in recorder.calls
 
 
 def test_inline_enqueue_to_sets_job_queue(inline):

@@ -16,6 +16,7 @@ import time
 from types import FrameType
 from typing import Any
 
+from ..errors import StopRun
 from ..wake import Wake
 
 log = logging.getLogger("resqplug.worker")
@@ -25,8 +26,9 @@ STOP_SIGNALS = (signal.SIGQUIT, signal.SIGTERM, signal.SIGINT)
 WORKER_SIGNALS = (*STOP_SIGNALS, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
 
 
-class Abandon(BaseException):
-    """Raised inside an in-process job when the shutdown timeout ran out."""
+class Abandon(StopRun):
+    """Raised inside an in-process job when the shutdown timeout ran out: the job
+    goes back to its queue, with no outcome."""
 
 
 class Control:

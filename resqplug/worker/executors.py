@@ -200,7 +200,8 @@ class Threaded:
             except queue.Empty:
                 break
         self.held -= Counter(ack.entry for ack in acks)  # drops entries at zero
-        self.worker.pending.extend(acks)
+        for ack in acks:
+            self.worker.add_pending(ack)
         self.worker.flush()
 
     def run(self) -> None:
@@ -216,7 +217,7 @@ class Threaded:
         idle, backoff = False, Backoff()
         while not w.control.stopping:
             self.collect(0)
-            w.hold_while_paused()
+            w.hold_while_paused(lambda: self.collect(0.05))  # threads finish meanwhile
             room = 2 * n - self.held.total()
             if self.stalled():
                 self.give_back_waiting()

@@ -297,7 +297,9 @@ class Forking:
         hard_deadline = started + timeout + w.options.timeout_grace if timeout else None
         slow_at: float | None = started + SLOW_JOB_S
         while True:
-            ready, _, _ = select.select([child.from_child], [], [], TICK)
+            # Woken to write the outcomes of the jobs before this one, too.
+            wait = min(TICK, max(w.flush_due_in(), 0.0))
+            ready, _, _ = select.select([child.from_child], [], [], wait)
             if ready:
                 frame = read_frame(child.from_child)
                 if frame is None:
@@ -307,6 +309,7 @@ class Forking:
                     self.retire()
                 job_id, _, failure = frame.decode("utf-8").partition("\n")
                 return Ack(taken.entry, job_id, failure)
+            w.flush_if_due()
             if slow_at is not None and time.monotonic() >= slow_at:
                 slow_at = None
                 w.give_back_queued(patient=False)  # not behind a slow job

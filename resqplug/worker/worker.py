@@ -7,6 +7,7 @@ job of an executor; the worker only fetches, acknowledges and supervises.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import threading
@@ -37,7 +38,8 @@ RunOne = Callable[[Taken, "Taken | None"], "Ack | None"]  # (job, the next one) 
 REDIS_DOWN = (rex.ConnectionError, rex.TimeoutError)
 SLOW_JOB_S = 0.1
 FAST_JOB_S = 0.01  # jobs faster than this are fetched in growing batches
-ACK_EVERY_S = 0.05
+ACK_EVERY_S = 0.05  # a finished job's outcome waits at most this long to be written
+FLUSH_RETRY_S = 1.0
 TICK_S = HEARTBEAT_TICK_S  # the lease's minimum (options.min_dead_after) counts on it
 ORPHAN_CHECK_S = 1.0  # an idle worker looks for orphans in its in-flight list this often
 OUT_OF_MEMORY = (
@@ -63,7 +65,14 @@ class Worker:
         self.plugins = client.plugins
         self.current: Taken | None = None
         self.current_started = 0.0
-        self.pending: list[Ack] = []
+        # Outcomes not written yet. The thread that runs the batch adds them and
+        # writes them in batches; while a job runs, the thread that supervises
+        # it writes those waiting ACK_EVERY_S (flush_if_due). A deque, whose
+        # append and popleft are atomic: adding one takes no lock (hot path).
+        self.pending: deque[Ack] = deque()
+        self.pending_since = 0.0  # about when the oldest pending outcome was added
+        self.flush_lock = threading.Lock()  # one writer at a time: held while writing
+        self.flush_retry_at = 0.0  # after a failed flush_if_due, not before this
         # The fetched batch's jobs not started yet; the thread that supervises
         # a slow job gives them back (give_back_queued).
         self.queued: deque[Taken] = deque()
@@ -207,12 +216,13 @@ class Worker:
         shown: Taken | None = None
         # Waking often only where this thread watches for slow jobs: in fork mode
         # every wake-up also copies the pages it touches while a child shares them.
-        nap = SLOW_JOB_S if self.executor.watch_slow_jobs else TICK_S
+        nap = ACK_EVERY_S if self.executor.watch_slow_jobs else TICK_S
         naps_per_tick, naps = round(TICK_S / nap), 0
         while not self._stop_beating.wait(nap):
             try:
                 if self.executor.watch_slow_jobs:
                     self.give_back_if_slow()
+                    self.flush_if_due()
                 naps += 1
                 if naps % naps_per_tick:
                     continue
@@ -272,13 +282,18 @@ class Worker:
 
     # --- the fetch loop (used by the in-process and fork executors) ----------------
 
-    def hold_while_paused(self) -> None:
+    def hold_while_paused(self, wait: Callable[[], object] | None = None) -> None:
+        """Hold while paused; ``wait`` is what to do meanwhile (an executor with
+        jobs still running records their outcomes), by default wait a tick."""
         if not self.control.holding:
             return
         self.plugins.call_each("worker_pause", worker=self)
         log.info("paused")
         while self.control.holding and not self.control.stopping:
-            self.control.wake.wait(TICK_S)
+            if wait is None:
+                self.control.wake.wait(TICK_S)
+            else:
+                wait()
         self.plugins.call_each("worker_resume", worker=self)
         log.info("resumed")
 
@@ -355,7 +370,7 @@ class Worker:
         """Run a fetched batch; returns the next batch size (adaptive prefetch:
         batches grow while jobs are fast). ``run_one`` also gets the job after
         the one it runs (an executor may hand it over early)."""
-        started = last_flush = time.monotonic()
+        started = time.monotonic()
         with self.queued_lock:
             self.queued.extend(batch)
             self.in_batch = True
@@ -371,13 +386,12 @@ class Worker:
             ack = run_one(taken, upcoming)
             ran += 1
             if ack is not None:
-                self.pending.append(ack)
+                self.add_pending(ack)
             now = time.monotonic()
             if self.queued and (self.control.stopping or now - t0 > SLOW_JOB_S):
                 self.give_back_queued()  # only what was not started yet goes back
-            if now - last_flush > ACK_EVERY_S:
+            if self.pending and now - self.pending_since > ACK_EVERY_S:
                 self.flush()
-                last_flush = now
         self.flush()
         per_job = (time.monotonic() - started) / max(ran, 1)
         if per_job < FAST_JOB_S and ran == size:
@@ -431,10 +445,67 @@ class Worker:
         for taken in reversed(rest):
             self.retrying(lambda t=taken: self.inflight.requeue(t))  # type: ignore[misc]
 
+    def add_pending(self, ack: Ack) -> None:
+        if not self.pending:
+            self.pending_since = time.monotonic()
+        self.pending.append(ack)
+
+    def take_pending(self) -> list[Ack]:
+        """The pending outcomes, oldest first (under flush_lock: the only taker;
+        outcomes added meanwhile are taken or stay)."""
+        acks, pending = [], self.pending
+        while pending:
+            acks.append(pending.popleft())
+        return acks
+
     def flush(self) -> None:
-        if self.pending:
-            acks, self.pending = self.pending, []
-            self.retrying(lambda: self.inflight.ack(acks))
+        """Write every pending outcome now, retrying while Redis is away. Waits
+        for a write under way on another thread: once this returns, every
+        outcome added before is in Redis (the orphan check and the exit count
+        on it)."""
+        with self.flush_lock:
+            acks = self.take_pending()
+            if acks:
+                self.retrying(lambda: self.inflight.ack(acks))
+
+    def flush_due_in(self) -> float:
+        """Seconds until flush_if_due has outcomes to write (inf: none pending)."""
+        if not self.pending:
+            return math.inf
+        due = max(self.pending_since + ACK_EVERY_S, self.flush_retry_at)
+        return due - time.monotonic()
+
+    def flush_if_due(self) -> None:
+        """From the thread that supervises a running job: write the outcomes
+        pending ACK_EVERY_S, so a finished job's outcome does not wait for the
+        end of the job after it. One try, so supervision never waits on an
+        outage: what could not be written stays pending (tried again a second
+        later, and by the batch's own flush)."""
+        if self.flush_due_in() > 0 or not self.flush_lock.acquire(blocking=False):
+            return
+        try:
+            since = self.pending_since
+            acks = self.take_pending()
+            if acks and not self.wrote_once(acks):
+                self.pending.extendleft(reversed(acks))  # first, as they came
+                self.pending_since = since
+        finally:
+            self.flush_lock.release()
+
+    def wrote_once(self, acks: list[Ack]) -> bool:
+        """Write outcomes, trying Redis once; False (and no retry for a
+        second) if that failed."""
+        try:
+            self.inflight.ack(acks, attempts=1)
+        except Exception as exc:  # whatever it is, the batch's flush meets it again
+            self.flush_retry_at = time.monotonic() + FLUSH_RETRY_S
+            if isinstance(exc, REDIS_DOWN):
+                log.warning("could not record finished jobs yet: %s", exc)
+            else:
+                log.exception("could not record finished jobs yet")
+            return False
+        self.flush_retry_at = 0.0
+        return True
 
     def retrying(self, action: Callable[[], object]) -> None:
         """Run a Redis write until it succeeds: an outcome must not be dropped. Gives

@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,7 +45,8 @@ NAMESPACE = "chaos"
 LEASE = {"RESQPLUG_HEARTBEAT_S": "0.25", "RESQPLUG_DEAD_AFTER_S": "2.5"}
 # A job is recovered as often as its workers die (no poison pill in this test:
 # tests/test_reaper.py covers the cap).
-WORKER_ARGS = ("--shutdown-timeout", "0.2", "--max-recoveries", "1000")
+SHUTDOWN_TIMEOUT_S = 0.2
+WORKER_ARGS = ("--shutdown-timeout", str(SHUTDOWN_TIMEOUT_S), "--max-recoveries", "1000")
 SERVER = {"RESQPLUG_FORK_SERVER": "always"}
 MODES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "fork": (("--fork",), {"RESQPLUG_FORK_SERVER": "never"}),
@@ -73,7 +74,7 @@ FAULTS = {
     "Redis restart": 1,
 }
 # A fault without a target this long (say, every worker is starting) is skipped.
-FAULT_PATIENCE_S = 3.0
+FAULT_PATIENCE_S = 5.0
 
 
 @dataclass
@@ -123,7 +124,7 @@ class Log:
     """Which process got which fault, and when (time.time(), as the jobs record)."""
 
     sigkilled: dict[int, float] = field(default_factory=dict)
-    stopped: dict[int, float] = field(default_factory=dict)
+    stopped: dict[int, float] = field(default_factory=dict)  # shutdown deadlines (TERM, INT)
     usr1: dict[int, float] = field(default_factory=dict)
     server_killed: dict[int, float] = field(default_factory=dict)  # by worker pid
     injected: Counter[str] = field(default_factory=Counter)
@@ -156,6 +157,9 @@ class Chaos:
             self.rng.shuffle(modes)
             for slot in range(self.plan.workers):
                 self.start_worker(modes[slot % len(modes)])
+            # Faults start once every worker is up (on a loaded machine start-up
+            # takes seconds): a fault's target must have registered.
+            wait_for(lambda: len(self.registered()) == self.plan.workers, 60, "workers up")
             self.storm()
             self.settle()
             self.stop_all()
@@ -208,8 +212,9 @@ class Chaos:
     def waiting_for(self) -> dict[str, int]:
         """What has not ended yet: jobs, queued or in-flight entries, dead workers."""
         r, k = self.resq.redis, self.resq.keys
-        ended = set(r.hvals(k.plugin("chaos", "finished"))) | set(r.hkeys(k.failed_index))
-        live = {w.pid for w in self.workers if w.proc.poll() is None}
+        ended = {json.loads(v)["id"] for v in r.hvals(k.plugin("chaos", "finished"))}
+        ended |= {job.decode() for job in r.hkeys(k.failed_index)}
+        live = {w.pid for w in self.live()}
         registered = {int(w.split(b":")[1]) for w in r.smembers(k.workers)}
         waiting = {k: n for k, n in self.leftovers().items() if n}
         waiting["jobs not ended"] = len(self.ids) - len(ended)
@@ -217,7 +222,9 @@ class Chaos:
         return {what: n for what, n in waiting.items() if n > 0}
 
     def stop_all(self) -> None:
-        """QUIT every live worker (finish the current job, then exit)."""
+        """QUIT every live worker (finish the current job, then exit), once all
+        are up: a signal during a worker's start-up is not what this run tests."""
+        wait_for(lambda: len(self.registered()) == len(self.live()), 60, "workers up before QUIT")
         for w in self.workers:
             if w.proc.poll() is None:
                 w.proc.send_signal(signal.SIGQUIT)
@@ -250,18 +257,20 @@ class Chaos:
                 self.log.note(f"worker {w.pid} exited with {w.proc.returncode}")
                 self.start_worker(w.mode)
 
+    def live(self) -> list[Worker]:
+        return [w for w in self.workers if w.proc.poll() is None]
+
     def registered(self) -> list[Worker]:
         """Live workers that have registered (their signal handlers are in place)."""
         ids = self.call(lambda: self.resq.redis.smembers(self.resq.keys.workers))
         pids = {int(w.split(b":")[1]) for w in ids}
-        return [w for w in self.workers if w.pid in pids and w.proc.poll() is None]
+        return [w for w in self.live() if w.pid in pids]
 
     def inject(self, fault: str) -> bool:
         """Inject one fault; False if it has no target now (it is tried again)."""
         ready = self.registered()
         if fault == "Redis restart":
-            live = [w for w in self.workers if w.proc.poll() is None]
-            return len(ready) == len(live) and self.restart_redis()
+            return len(ready) == len(self.live()) and self.restart_redis()
         if fault == "fork server SIGKILL":
             servers = [
                 (w, p) for w in ready if w.mode.startswith("server") for p in self.servers(w)
@@ -269,10 +278,10 @@ class Chaos:
             if not servers:
                 return False
             w, pid = self.rng.choice(servers)
+            os.kill(pid, signal.SIGKILL)
             now = time.time()
             self.log.sigkilled[pid] = now
             self.log.server_killed.setdefault(w.pid, now)
-            os.kill(pid, signal.SIGKILL)
             self.log.note(f"SIGKILL fork server {pid} of worker {w.pid}")
             return True
         targets = [w for w in ready if fault == "SIGKILL" or not w.stopping]
@@ -282,15 +291,19 @@ class Chaos:
         return True
 
     def signal(self, w: Worker, name: str) -> None:
+        if name == "SIGKILL":  # the time after the kill: no run of it starts later
+            os.kill(w.pid, signal.SIGKILL)
         now = time.time()
         if name == "SIGKILL":
             self.log.sigkilled[w.pid] = now
         elif name in ("SIGTERM", "SIGINT"):
-            self.log.stopped.setdefault(w.pid, now)
+            deadline = now + (SHUTDOWN_TIMEOUT_S if name == "SIGTERM" else 0.0)
+            self.log.stopped[w.pid] = min(deadline, self.log.stopped.get(w.pid, deadline))
         elif name == "SIGUSR1":
             self.log.usr1.setdefault(w.pid, now)
         w.stopping = w.stopping or name != "SIGUSR1"
-        os.kill(w.pid, SIGNALS[name])
+        if name != "SIGKILL":  # the time before: the signal takes effect after it
+            os.kill(w.pid, SIGNALS[name])
         self.log.note(f"{name} {w.mode} worker {w.pid}")
 
     def servers(self, w: Worker) -> list[int]:
@@ -327,20 +340,15 @@ class Chaos:
 
     def facts(self) -> Facts:
         r, k = self.resq.redis, self.resq.keys
-        finished = {run.decode() for run in r.hkeys(k.plugin("chaos", "finished"))}
+        finished = {
+            run.decode(): json.loads(end)["t"]
+            for run, end in r.hgetall(k.plugin("chaos", "finished")).items()
+        }
         runs = []
         for run, text in r.hgetall(k.plugin("chaos", "runs")).items():
             doc = json.loads(text)
-            runs.append(
-                Run(
-                    doc["id"],
-                    doc["t"],
-                    doc["pid"],
-                    doc["ppid"],
-                    doc["gppid"],
-                    run.decode() in finished,
-                )
-            )
+            pids = doc["pid"], doc["ppid"], doc["gppid"]
+            runs.append(Run(doc["id"], doc["t"], *pids, finished.get(run.decode())))
         leftovers = self.leftovers()
         leftovers["workers registered"] = r.scard(k.workers)
         ran = {p for run in runs for p in (run.pid, run.ppid)} - {os.getpid()}
@@ -350,6 +358,7 @@ class Chaos:
             runs=runs,
             failures=list(self.resq.failures.iter()),
             workers=self.exits,
+            modes={w.pid: w.mode for w in self.workers},
             sigkilled=self.log.sigkilled,
             stopped=self.log.stopped,
             usr1=self.log.usr1,
@@ -371,6 +380,8 @@ def run_chaos(plan: Plan, workdir: Path) -> Result:
         chaos = Chaos(plan, workdir, Path(datadir))
         verdict, facts = chaos.run()
     (workdir / "faults.log").write_text("\n".join(chaos.log.lines) + "\n")
+    with open(workdir / "runs.jsonl", "w") as out:  # for a post-mortem
+        out.writelines(json.dumps(asdict(run)) + "\n" for run in facts.runs)
     return Result(verdict, chaos.log.injected, report(plan, verdict, facts, chaos))
 
 

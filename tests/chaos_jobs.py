@@ -3,7 +3,7 @@
 Each run of a job records itself under a fresh run id, so a job that runs
 twice leaves two records: ``runs`` (hash run -> JSON: job id, start time, the
 pids of the process that ran it, its parent and grandparent) when it starts,
-``finished`` (hash run -> job id) when its work is done. The records are
+``finished`` (hash run -> JSON: job id, end time) when its work is done. The records are
 HSETs, so writing one again after a lost reply changes nothing; the job rides
 out Redis restarts (the runner's) by retrying them.
 """
@@ -59,4 +59,5 @@ class ChaosJob(resqplug.Job):
         record["gppid"] = parent_of(ppid)
         retried(lambda r: r.hset(key("runs"), run, json.dumps(record)))
         time.sleep(seconds)
-        retried(lambda r: r.hset(key("finished"), run, self.id))
+        end = json.dumps({"id": self.id, "t": time.time()})
+        retried(lambda r: r.hset(key("finished"), run, end))

@@ -7,8 +7,10 @@ was lost or ran twice without a reason.
 - Run twice: every run of a job but its last must have been cut short by an
   injected fault: a SIGKILL of a process of its run (the child, the fork
   server or the worker; a finished but unacknowledged run dies with its
-  worker too), or, for a run that had not finished, a TERM/INT of its worker
-  (the shutdown wait ran out: the job goes back to its queue).
+  worker too), or the end of its worker's shutdown wait (TERM/INT) while it
+  ran: it started before the wait ran out and had not finished then (the job
+  goes back to its queue; a thread cannot be stopped, so in threads mode it
+  may still finish before the process exits).
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 USR1_REASON = "killed by USR1"
+# A run records its start a moment after the worker started it (in the child,
+# after the fork or the GO; a child dies a moment after its worker): a start
+# this much after a kill or a deadline counts as before it.
+RECORD_LAG_S = 0.05
 SERVER_KILLED = re.compile(r"child (\d+) killed by signal 9 \(SIGKILL\)")
 
 
@@ -31,7 +37,11 @@ class Run:
     pid: int  # the process that ran it
     ppid: int  # its parent: the worker, or a fork server
     gppid: int  # the worker when a fork server forked the child
-    finished: bool
+    finished_at: float | None  # when its work was done, if it was
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
 
 
 @dataclass
@@ -40,8 +50,9 @@ class Facts:
     runs: list[Run]
     failures: list[dict[str, Any]]
     workers: dict[int, int | None]  # worker pid -> exit code (None: still running)
-    sigkilled: dict[int, float]  # pid (worker or fork server) -> when
-    stopped: dict[int, float]  # worker pid -> when it got TERM or INT (the first)
+    modes: dict[int, str]  # worker pid -> its mode (chaos.MODES)
+    sigkilled: dict[int, float]  # pid (worker or fork server) -> when (just after the kill)
+    stopped: dict[int, float]  # worker pid -> when its shutdown wait (TERM, INT) ran out
     usr1: dict[int, float]  # worker pid -> when it first got USR1
     server_killed: dict[int, float]  # worker pid -> when its fork server was first SIGKILLed
     leftovers: dict[str, int] = field(default_factory=dict)  # what is still queued, in flight
@@ -62,15 +73,17 @@ def worker_of(run: Run, facts: Facts) -> int | None:
 
 
 def killed(run: Run, facts: Facts) -> bool:
-    """A process of the run (child, fork server, worker) was SIGKILLed after it
-    started."""
-    return any(facts.sigkilled.get(p, 0.0) >= run.t for p in (run.pid, run.ppid, run.gppid))
+    """A process of the run (child, fork server, worker) was SIGKILLed while it ran."""
+    kills = [facts.sigkilled.get(p) for p in (run.pid, run.ppid, run.gppid)]
+    return any(kill is not None and run.t <= kill + RECORD_LAG_S for kill in kills)
 
 
 def abandoned(run: Run, facts: Facts) -> bool:
-    """The run had not finished when its worker's shutdown wait (TERM/INT) began."""
-    worker = worker_of(run, facts)
-    return not run.finished and worker is not None and facts.stopped.get(worker, 0.0) >= run.t
+    """The run was under way when its worker's shutdown wait (TERM/INT) ran out."""
+    deadline = facts.stopped.get(worker_of(run, facts) or 0)
+    if deadline is None or run.t > deadline + RECORD_LAG_S:
+        return False
+    return run.finished_at is None or run.finished_at >= deadline
 
 
 def failure_reason(record: dict[str, Any], facts: Facts) -> str | None:
@@ -117,10 +130,26 @@ def judge_runs(job: str, runs: list[Run], facts: Facts, verdict: Verdict) -> Non
             verdict.reruns["TERM/INT"] += 1
         else:
             verdict.problems.append(
-                f"job {job} ran again after a run (pid {earlier.pid}, worker "
-                f"{worker_of(earlier, facts)}, finished={earlier.finished}) that no "
-                "SIGKILL or shutdown cut short"
+                f"job {job} ran again after a run that no SIGKILL or shutdown cut short: "
+                + describe(earlier, facts)
             )
+
+
+def describe(run: Run, facts: Facts) -> str:
+    """A run and the faults its worker got, with times relative to its start."""
+    worker = worker_of(run, facts)
+    faults = [
+        f"{name} {when - run.t:+.3f}s"
+        for name, table in (("shutdown deadline", facts.stopped), ("USR1", facts.usr1))
+        for when in [table.get(worker or 0)]
+        if when is not None
+    ]
+    state = f"finished {run.finished_at - run.t:+.3f}s" if run.finished_at else "unfinished"
+    mode = facts.modes.get(worker or 0, "?")
+    return (
+        f"run ({state}) in pid {run.pid} of {mode} worker {worker} "
+        f"({', '.join(faults) or 'no fault'})"
+    )
 
 
 def judge_outcome(

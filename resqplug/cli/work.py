@@ -102,7 +102,7 @@ WORKER_OPTIONS = [
         "dead_after_s",
         type=click.FloatRange(0.1),
         default=None,
-        help="Seconds without a heartbeat before a worker counts as dead.",
+        help="Seconds without a heartbeat until a worker is dead (60: its jobs rerun in 55-70s).",
     ),
     click.option(
         "--max-recoveries",

@@ -278,10 +278,10 @@ class Chaos:
             if not servers:
                 return False
             w, pid = self.rng.choice(servers)
-            os.kill(pid, signal.SIGKILL)
-            now = time.time()
+            now = time.time()  # before: the failure it causes comes after
             self.log.sigkilled[pid] = now
             self.log.server_killed.setdefault(w.pid, now)
+            os.kill(pid, signal.SIGKILL)
             self.log.note(f"SIGKILL fork server {pid} of worker {w.pid}")
             return True
         targets = [w for w in ready if fault == "SIGKILL" or not w.stopping]
@@ -291,9 +291,7 @@ class Chaos:
         return True
 
     def signal(self, w: Worker, name: str) -> None:
-        if name == "SIGKILL":  # the time after the kill: no run of it starts later
-            os.kill(w.pid, signal.SIGKILL)
-        now = time.time()
+        now = time.time()  # before: what the signal causes comes after
         if name == "SIGKILL":
             self.log.sigkilled[w.pid] = now
         elif name in ("SIGTERM", "SIGINT"):
@@ -302,8 +300,7 @@ class Chaos:
         elif name == "SIGUSR1":
             self.log.usr1.setdefault(w.pid, now)
         w.stopping = w.stopping or name != "SIGUSR1"
-        if name != "SIGKILL":  # the time before: the signal takes effect after it
-            os.kill(w.pid, SIGNALS[name])
+        os.kill(w.pid, SIGNALS[name])
         self.log.note(f"{name} {w.mode} worker {w.pid}")
 
     def servers(self, w: Worker) -> list[int]:

@@ -22,8 +22,7 @@ from typing import Any
 
 USR1_REASON = "killed by USR1"
 # A run records its start a moment after the worker started it (in the child,
-# after the fork or the GO; a child dies a moment after its worker): a start
-# this much after a kill or a deadline counts as before it.
+# after the fork or the GO): a start this much after a deadline counts as before.
 RECORD_LAG_S = 0.05
 SERVER_KILLED = re.compile(r"child (\d+) killed by signal 9 \(SIGKILL\)")
 
@@ -51,7 +50,7 @@ class Facts:
     failures: list[dict[str, Any]]
     workers: dict[int, int | None]  # worker pid -> exit code (None: still running)
     modes: dict[int, str]  # worker pid -> its mode (chaos.MODES)
-    sigkilled: dict[int, float]  # pid (worker or fork server) -> when (just after the kill)
+    sigkilled: dict[int, float]  # pid (worker or fork server) -> when
     stopped: dict[int, float]  # worker pid -> when its shutdown wait (TERM, INT) ran out
     usr1: dict[int, float]  # worker pid -> when it first got USR1
     server_killed: dict[int, float]  # worker pid -> when its fork server was first SIGKILLed
@@ -73,9 +72,11 @@ def worker_of(run: Run, facts: Facts) -> int | None:
 
 
 def killed(run: Run, facts: Facts) -> bool:
-    """A process of the run (child, fork server, worker) was SIGKILLed while it ran."""
-    kills = [facts.sigkilled.get(p) for p in (run.pid, run.ppid, run.gppid)]
-    return any(kill is not None and run.t <= kill + RECORD_LAG_S for kill in kills)
+    """A process of the run (child, fork server, worker) was SIGKILLed. It was
+    alive when the run recorded its start (a dead parent's children get another
+    parent), so the run started before the kill took effect, even if a child
+    started it in the moment its worker was dying."""
+    return any(p in facts.sigkilled for p in (run.pid, run.ppid, run.gppid))
 
 
 def abandoned(run: Run, facts: Facts) -> bool:

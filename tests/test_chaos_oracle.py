@@ -55,9 +55,10 @@ def test_a_second_run_after_a_sigkill_of_the_worker_is_allowed():
     assert verdict.reruns == {"SIGKILL": 1}
 
 
-def test_a_sigkill_before_the_run_started_does_not_excuse_it():
+def test_a_sigkill_of_another_worker_does_not_excuse_it():
     history = [run("a", 1.0, 1.1), run("a", 3.0, 3.1)]
-    assert judge(facts(history, workers={WORKER: -9}, sigkilled={WORKER: 0.5})).problems
+    workers = {WORKER: 0, 200: -9}
+    assert judge(facts(history, workers=workers, sigkilled={200: 1.2})).problems
 
 
 def test_a_run_cut_short_by_the_shutdown_deadline_may_run_again_but_a_finished_one_not():

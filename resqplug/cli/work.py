@@ -106,8 +106,9 @@ WORKER_OPTIONS = [
         "dead_after_s",
         type=click.FloatRange(0.1),
         default=None,
-        help="Seconds without a heartbeat before a worker counts as dead (default 60, "
-        "or RESQPLUG_DEAD_AFTER_S; at least 2 x (heartbeat + 0.5)).",
+        help="Seconds without a heartbeat until a worker is dead (default 60, or "
+        "RESQPLUG_DEAD_AFTER_S: a SIGKILLed worker's jobs rerun after 55-70 s; at least "
+        "2 x (heartbeat + 0.5)).",
     ),
     click.option(
         "--max-recoveries",

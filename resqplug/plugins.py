@@ -13,7 +13,7 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .errors import ConfigError, UnknownOptionError
+from .errors import ConfigError, StopRun, UnknownOptionError
 from .errors import ConnectionError as ResqplugConnectionError
 
 log = logging.getLogger("resqplug.plugins")
@@ -204,11 +204,16 @@ class Plugins:
 
     def call_each(self, hook_name: str, **kwargs: Any) -> None:
         """Call every implementation of a notification hook, logging (not
-        raising) the errors of each with its plugin's name."""
+        raising) the errors of each with its plugin's name. A plugin's
+        ``SystemExit`` or ``GeneratorExit`` is such an error too (it must not
+        skip the plugins after it or stop a worker); only the worker's own
+        ``StopRun`` and a ``KeyboardInterrupt`` (the caller's Ctrl-C) pass."""
         for impl in self._plain_impls(hook_name):
             try:
                 impl.function(*[kwargs[n] for n in impl.argnames])
-            except Exception as exc:
+            except (StopRun, KeyboardInterrupt):
+                raise
+            except BaseException as exc:
                 if not redis_down(exc):
                     log.exception("plugin %s failed in %s", impl.plugin_name, hook_name)
                     continue

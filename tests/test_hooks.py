@@ -306,11 +306,12 @@ def test_job_method_on_failure_is_called(resq):
     assert not any(c.startswith("after_perform") for c in calls)
 
 
-def test_raising_on_failure_is_logged_and_others_still_run(resq, caplog):
+@pytest.mark.parametrize("raised", [RuntimeError, SystemExit, GeneratorExit])
+def test_raising_on_failure_is_logged_and_others_still_run(resq, caplog, raised):
     class BadOnFailure:
         @resqplug.hookimpl
         def on_failure(self, job, exc):
-            raise RuntimeError("on_failure broke")
+            raise raised("on_failure broke")
 
     before, after = Recorder(), Recorder()
     resqplug.register(before, name="rec-before")

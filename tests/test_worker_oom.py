@@ -6,13 +6,14 @@ listed once Redis accepts writes again. Each test fills its own redis-server."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import worker_jobs_faults as wjf
-from helpers import CORE_ONLY, registered_workers, wait_for
+from helpers import CORE_ONLY, env, registered_workers, resqplug_cmd, wait_for
 from test_worker_faults import FaultWorker, RedisServer, needs_redis_server
 
 import resqplug
@@ -170,3 +171,15 @@ def test_a_burst_worker_drains_a_full_redis_and_exits_0(full_server, namespace):
         burst.stop()
     assert stat(resq, "processed") == count
     assert resq.size("work") == 0
+
+
+def test_an_enqueue_from_the_cli_refused_for_memory_is_one_line_and_exit_7(full_server, namespace):
+    resq = resqplug.Resq(full_server.url, namespace)
+    fill(resq, "work")
+    cmd = resqplug_cmd(full_server.url, namespace, "enqueue", "FNoop", '"x"')
+    result = subprocess.run(
+        [*cmd, "--app", "worker_jobs_faults"], env=env(CORE_ONLY), capture_output=True, text=True
+    )
+    assert result.returncode == 7, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "out of memory" in result.stderr

@@ -16,6 +16,7 @@ from ..errors import (
     ConfigError,
     ConnectionError,
     PayloadError,
+    QueueFullError,
     QueueNameError,
     ResqplugError,
     UnknownFailureError,
@@ -30,6 +31,7 @@ EXIT_CODES = {
     4: "invalid configuration (URL, namespace, option)",
     5: "not found (queue, job id, job class)",
     6: "invalid input (JSON args, payload, queue name)",
+    7: "Redis refused the write: it is out of memory (maxmemory, noeviction)",
 }
 
 
@@ -45,6 +47,8 @@ def exit_code_for(exc: BaseException) -> int:
         return 6
     if isinstance(exc, ConfigError):
         return 4
+    if isinstance(exc, QueueFullError):
+        return 7
     return 1
 
 

@@ -4,6 +4,7 @@ zone) and ``every`` intervals; read from TOML or set at runtime, kept in Redis."
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -91,6 +92,9 @@ def from_config(name: str, config: object) -> Schedule:
     where = f"schedule {name!r}"
     if not isinstance(config, dict):
         raise resqplug.ConfigError(f"{where}: must be a table of settings")
+    if "invalid" in config:  # what ScheduleStore.all could not read
+        why = config.get("why", "its stored text is not a JSON table")
+        raise resqplug.ConfigError(f"{where}: unreadable entry ({why})")
     unknown = set(config) - KNOWN_FIELDS
     if unknown:
         raise resqplug.ConfigError(f"{where}: unknown settings {sorted(unknown)}")
@@ -170,18 +174,32 @@ class ScheduleStore:
     def all(self) -> dict[str, dict[str, Any]]:
         raw = self.client.redis.hgetall(self.configs)
         out: dict[str, dict[str, Any]] = {}
-        for name, text in sorted(raw.items()):
+        for raw_name, text in sorted(raw.items()):
+            name = raw_name.decode("utf-8", "replace")
+            if name.encode() != raw_name:  # written by hand: reported, never fired
+                out[name] = {"invalid": text.decode("utf-8", "replace"), "why": "name not UTF-8"}
+                continue
             try:
-                out[name.decode()] = json.loads(text)
+                out[name] = json.loads(text)
             except (ValueError, RecursionError):  # not JSON, an int too long, too deep
-                out[name.decode()] = {"invalid": text.decode("utf-8", "replace")}
+                out[name] = {"invalid": text.decode("utf-8", "replace")}
         return out
 
     def error_of(self) -> dict[str, str]:
-        return {k.decode(): v.decode() for k, v in self.client.redis.hgetall(self.errors).items()}
+        raw = self.client.redis.hgetall(self.errors).items()
+        return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw}
 
     def last_fired(self) -> dict[str, float]:
-        return {k.decode(): float(v) for k, v in self.client.redis.hgetall(self.last).items()}
+        """When each schedule last fired; an unreadable entry counts as never."""
+        out: dict[str, float] = {}
+        for raw_name, raw_when in self.client.redis.hgetall(self.last).items():
+            try:
+                when = float(raw_when)
+            except ValueError:
+                continue
+            if math.isfinite(when):
+                out[raw_name.decode("utf-8", "replace")] = when
+        return out
 
 
 def now_utc() -> datetime:

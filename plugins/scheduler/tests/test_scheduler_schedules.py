@@ -336,3 +336,21 @@ def test_stored_entry_too_deep_to_read_is_listed_as_invalid(default_client: resq
 
     assert entries["deep"] == {"invalid": "[" * 100_000}
     assert entries["good"] == {"class": "SchedRecord", "every": 1}
+
+
+def test_entries_that_are_not_utf8_or_have_a_bad_last_run_do_not_stop_the_others(
+    default_client: resqplug.Resq, spawn: Spawn
+) -> None:
+    store = ScheduleStore(default_client)
+    default_client.redis.hset(store.configs, b"bad\xff", '{"class":"SchedRecord","every":1}')
+    store.set("good", {"class": "SchedRecord", "every": 1, "args": ["good"]})
+    store.set("stale", {"class": "SchedRecord", "every": 1, "args": ["stale"]})
+    default_client.redis.hset(store.last, b"\xfe", "1")
+    default_client.redis.hset(store.last, "stale", "not a time")
+    sched = spawn("scheduler", "--interval", "0.1")
+
+    wait_fired(default_client, "good", 2, sched)
+    wait_fired(default_client, "stale", 1, sched)  # a bad last run counts as none
+    wait_for(lambda: "bad\ufffd" in store.error_of(), what="the bad name reported")
+    assert "name not UTF-8" in store.error_of()["bad\ufffd"]
+    alive(sched)

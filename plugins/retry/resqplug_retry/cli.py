@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import click
@@ -10,6 +9,7 @@ import click
 import resqplug
 
 from .plugin import state_key
+from .state import read_state
 
 
 @click.group("retry")
@@ -27,7 +27,10 @@ def show(job_id: str) -> None:
         raise resqplug.NotFoundError(
             f"no retry state for job {job_id!r} (never retried, or finished)"
         )
-    state = json.loads(raw)
+    try:
+        state = read_state(raw)
+    except resqplug.PayloadError as exc:
+        raise resqplug.PayloadError(f"the retry state of job {job_id!r} is unreadable: {exc}")
     wait = state["next_at"] - time.time()
     click.echo(f"job:       {job_id} ({state['class']} on {state['queue']})")
     click.echo(f"attempts:  {state['attempts']} failed")

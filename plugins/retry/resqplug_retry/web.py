@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
+import resqplug
 from resqplug.web import Page, Section
+
+from .state import read_state
 
 
 def render(client: Any, params: dict[str, str]) -> list[Section]:
@@ -16,11 +18,16 @@ def render(client: Any, params: dict[str, str]) -> list[Section]:
         raw = client.redis.get(key)
         if raw is None:
             continue
-        state = json.loads(raw)
+        job_id = key.decode("utf-8", "replace").rsplit(":", 1)[-1]
+        try:
+            state = read_state(raw)
+        except resqplug.PayloadError as exc:
+            rows.append([job_id, "", "", f"unreadable retry state: {exc}", ""])
+            continue
         wait = state["next_at"] - time.time()
         rows.append(
             [
-                key.decode().rsplit(":", 1)[-1],
+                job_id,
                 state.get("class", ""),
                 state.get("attempts"),
                 f"{state.get('last_exception')}: {state.get('last_error', '')}"[:200],

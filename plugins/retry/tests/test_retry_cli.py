@@ -11,6 +11,7 @@ import time
 import pytest
 import resqplug_retry
 import retry_jobs as rj
+from resqplug_retry.plugin import state_key
 from retry_helpers import run_cli, waiting_set
 
 import resqplug
@@ -146,3 +147,30 @@ def test_disabled_retry_record_failures_alone_fails_at_enqueue(monkeypatch, defa
     resqplug.plugins.reset_plugins()
     with pytest.raises(resqplug.UnknownOptionError, match="retry"):
         default_client.enqueue(RecordFailuresOnly, 1)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [b"not json", b"[1]", b'{"class": "X"}', b'{"class":"X","queue":"q","attempts":1,'
+     b'"last_exception":"E","last_error":"e","next_at":NaN}', b"\xff"],
+)  # fmt: skip
+def test_show_of_an_unreadable_state_is_one_line_and_exit_6(
+    redis_url, namespace, default_client, record
+):
+    default_client.redis.set(state_key(default_client, "bad-state"), record)
+    result = run_cli(redis_url, namespace, "retry", "show", "bad-state")
+    assert result.returncode == 6, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "retry state of job 'bad-state' is unreadable" in result.stderr
+
+
+def test_the_dashboard_page_lists_an_unreadable_state_and_the_readable_ones(default_client):
+    from resqplug_retry.web import render
+
+    job_id = default_client.enqueue(RetryLater, 99)
+    drain(default_client, Q)
+    default_client.redis.set(state_key(default_client, "bad"), b"{")
+    (section,) = render(default_client, {})
+    rows = {row[0]: row for row in section.rows}
+    assert "unreadable retry state" in rows["bad"][3]
+    assert rows[job_id][2] == 2

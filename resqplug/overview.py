@@ -6,11 +6,35 @@ import json
 import time
 from typing import Any
 
+UNREADABLE = {"payload": {"class": "(unreadable)"}, "run_at": ""}
+
+
+def count(raw: bytes | None) -> int:
+    """A counter read from Redis (anyone may have written it): 0 if not an int."""
+    try:
+        return int(raw or 0)
+    except ValueError:
+        return 0
+
+
+def current_job(raw: bytes | None) -> dict[str, Any] | None:
+    """A worker's record of its current job (Resque's shape: ``payload``,
+    ``queue``, ``run_at``), or a stand-in when it is not that."""
+    if not raw:
+        return None
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON, an int too long, too deep
+        return UNREADABLE
+    if not isinstance(doc, dict) or not isinstance(doc.get("payload", {}), dict):
+        return UNREADABLE
+    return doc
+
 
 def snapshot(c: Any) -> dict[str, Any]:
     k, r = c.keys, c.redis
     names = c.queues()
-    workers = sorted(w.decode() for w in r.smembers(k.workers))
+    workers = sorted(w.decode("utf-8", "replace") for w in r.smembers(k.workers))
     pipe = r.pipeline(transaction=False)
     pipe.get(k.stat_processed)
     pipe.get(k.stat_failed)
@@ -27,12 +51,12 @@ def snapshot(c: Any) -> dict[str, Any]:
     rows = []
     for index, wid in enumerate(workers):
         current, lease = states[2 * index], states[2 * index + 1]
-        job = json.loads(current) if current else None
+        job = current_job(current)
         stale = lease is not None and float(lease) < now_s
         rows.append((wid, "stale" if stale else ("working" if job else "idle"), job))
     return {
-        "processed": int(processed or 0),
-        "failed": int(failed or 0),
+        "processed": count(processed),
+        "failed": count(failed),
         "queues": sizes,
         "workers": rows,
         "at": time.monotonic(),

@@ -500,3 +500,16 @@ def test_readme_documents_every_exit_code():
     readme = (ROOT / "README.md").read_text()
     documented = {int(m) for m in re.findall(r"^\| (\d) \|", readme, flags=re.MULTILINE)}
     assert documented == set(EXIT_CODES)
+
+
+def test_info_shows_records_written_by_other_tools_instead_of_failing(resq, redis_url, namespace):
+    r, k = resq.redis, resq.keys
+    for wid, record in [("h:1:q", b"not json"), ("h:2:q", b"[1]"), ("h:3:q", b'{"payload":7}')]:
+        r.sadd(k.workers, wid)
+        r.set(k.worker(wid), record)
+    r.sadd(k.workers, b"h\xff:4:q")
+    r.set(k.stat_processed, "lots")
+    result = run(redis_url, namespace, "info", "--once")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"processed 0\s+failed 0\s+workers 4", result.stdout), result.stdout
+    assert result.stdout.count("(unreadable)") == 3

@@ -1446,3 +1446,13 @@ def test_wsgi_app_in_werkzeugs_dispatcher(client) -> None:
     assert r.status_code == 303 and r.headers["location"].startswith("/resque/queues/web?")
     assert client.size("web") == 0
     assert tc.post("/resque/failed/clear", data={"csrf": "forged"}).status_code == 403
+
+
+def test_workers_page_shows_records_written_by_other_tools(client, web) -> None:
+    r, k = client.redis, client.keys
+    r.sadd(k.workers, "h:1:q", b"h\xff:2:q")
+    r.set(k.worker("h:1:q"), b'{"payload": []}')
+    r.set(k.stat_processed_of("h:1:q"), "lots")
+    page = web.get("/workers")
+    assert page.status_code == 200
+    assert "(unreadable)" in page.text

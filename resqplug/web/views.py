@@ -8,6 +8,7 @@ from typing import Any
 
 from ..client import Resq
 from ..errors import PayloadError
+from ..overview import count
 from ..payload import decode
 from .pages import redact
 
@@ -160,11 +161,11 @@ def workers(c: Resq, snapshot: dict[str, Any]) -> list[dict[str, Any]]:
                 "host": host.split("+")[0],
                 "pid": pid,
                 "queues": queues,
-                "started": (started or b"").decode(),
-                "processed": int(processed or 0),
-                "failed": int(failed or 0),
+                "started": (started or b"").decode("utf-8", "replace"),
+                "processed": count(processed),
+                "failed": count(failed),
                 "state": state,
-                "mode": info.get(b"mode", b"").decode(),
+                "mode": info.get(b"mode", b"").decode("utf-8", "replace"),
                 "job": f"{payload.get('class', '')} {payload.get('id', '')}".strip(),
                 "since": (job or {}).get("run_at", ""),
             }

@@ -69,7 +69,7 @@ def waiting_job(status: Status | None, client: resqplug.Resq) -> resqplug.Job | 
     fields = status.fields
     try:
         args = json.loads(str(fields.get("args")))
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, an int too long, too deep
         return None
     name, queue = fields.get("class"), fields.get("queue")
     if not isinstance(args, list) or not isinstance(name, str) or not isinstance(queue, str):

@@ -51,7 +51,7 @@ def show(job_id: str) -> None:
     if status.pct_complete is not None:
         click.echo(f"progress: {status.pct_complete}%")
     for name, value in sorted(status.fields.items()):
-        if name.endswith("_at") and isinstance(value, float):
+        if name.endswith("_at") and isinstance(value, float) and 0 <= value < 1e11:
             value = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))
         click.echo(f"{name}: {value}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,6 +30,15 @@ _NUMBERS = (
 )
 
 
+def _number(text: str) -> float | str:
+    """A number field as this plugin writes it; anything else stays text."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return value if math.isfinite(value) else text
+
+
 @dataclass(frozen=True)
 class Status:
     id: str
@@ -52,14 +62,20 @@ class Status:
         num, total = self.fields.get("num"), self.fields.get("total")
         if self.status == "completed":
             return 100.0
-        if num is None or not total:
-            return None
-        return round(100.0 * float(num) / float(total), 1)
+        if not isinstance(num, float) or not isinstance(total, float) or not total:
+            return None  # none yet, or not numbers (written by another tool)
+        return round(100.0 * num / total, 1)
 
     @property
     def result(self) -> Any:
+        """The job's JSON result; PayloadError if the stored text is not JSON."""
         raw = self.fields.get("result")
-        return None if raw is None else json.loads(raw)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError):  # not JSON, an int too long, too deep
+            raise resqplug.PayloadError(f"the result of job {self.id} is not JSON") from None
 
 
 @functools.cache
@@ -132,13 +148,15 @@ class StatusStore:
 
     @staticmethod
     def _status(job_id: str, raw: dict[bytes, bytes]) -> Status:
-        fields: dict[str, Any] = {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
+        fields: dict[str, Any] = {
+            k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()
+        }
         for name in _NUMBERS:
             if name in fields and fields[name] != "":
-                fields[name] = float(fields[name])
+                fields[name] = _number(fields[name])
         for name in ("attempt", "recoveries"):
-            if name in fields:
-                fields[name] = int(float(fields[name]))
+            if name in fields and isinstance(value := _number(fields[name]), float):
+                fields[name] = int(value)
         return Status(job_id, fields.pop("status", "unknown"), fields)
 
     def list(self, state: str | None = None, limit: int = 50, offset: int = 0) -> list[Status]:

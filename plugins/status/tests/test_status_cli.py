@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 import resqplug_status
 import status_jobs as sj
 from status_helpers import finish, start_cli
@@ -84,3 +85,24 @@ def test_unknown_id_exits_5(default_client: resqplug.Resq, redis_url: str, names
         assert "no-such-job" in stderr or done in stderr
         assert "unexpected" not in stderr
         assert code == 5, stderr
+
+
+def test_a_status_written_by_another_tool_is_shown_not_a_traceback(
+    default_client: resqplug.Resq, redis_url: str, namespace: str
+) -> None:
+    store = resqplug_status.StatusStore(default_client)
+    default_client.redis.hset(
+        store.key("odd"),
+        mapping={
+            "status": "working", "num": "abc", "total": "inf", "attempt": "x",
+            "started_at": "1e300", "result": "{", b"\xffkey": "v",
+        },
+    )  # fmt: skip
+    code, stdout, stderr = finish(start_cli(redis_url, namespace, "status", "odd"))
+    assert code == 0, stderr
+    assert "status:  working" in stdout
+    assert "num: abc" in stdout
+    status = resqplug_status.get("odd")
+    assert status is not None and status.pct_complete is None
+    with pytest.raises(resqplug.PayloadError, match="result of job odd is not JSON"):
+        _ = status.result

@@ -9,9 +9,12 @@ BENCH_REDIS_URL when imported, so their workers and the benchmark agree.
     enqueue_bulk(url, n) -> float                jobs/s, chunks of CHUNK jobs
     prefill(url, n) -> None                      n no-op jobs, the fastest way
     worker_cmd(variant) -> list[str]             the worker's command line
+    WORKER_ENV: dict[str, str]                   optional: extra environment for the workers
     left(r, n) -> (waiting, unfinished)          jobs not yet taken / not yet done
     stamper(url) -> Callable[[float], None]      enqueue one latency job
     the latency job: RPUSH LATENCY_KEY (start time - sent) when it starts
+    BASELINE: str                                optional: the NAME of the system this
+                                                 one is a variant of (the report compares)
 """
 
 from __future__ import annotations

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from types import ModuleType
 
 import redis
 from adapter import LATENCY_KEY
-from common import check_alive, percentile, spawn, stop, tree_rss_kib, wait_until
+from common import check_alive, env_with, percentile, spawn, stop, tree_rss_kib, wait_until
 
 Figures = dict[str, float]
+
+
+def start_worker(system: ModuleType, variant: str) -> subprocess.Popen[bytes]:
+    env = env_with(**getattr(system, "WORKER_ENV", {}))
+    return spawn(system.worker_cmd(variant), f"{system.NAME}-{variant}", env)
 
 
 def fresh(url: str) -> redis.Redis:
@@ -30,7 +36,7 @@ def drain(system: ModuleType, url: str, variant: str, n: int) -> Figures:
     taken to the last one done; the worker tree's RSS is sampled meanwhile."""
     r = fresh(url)
     system.prefill(url, n)
-    proc = spawn(system.worker_cmd(variant), f"{system.NAME}-{variant}")
+    proc = start_worker(system, variant)
     t0 = peak = polls = 0
     try:
         deadline = time.monotonic() + 300
@@ -58,7 +64,7 @@ def pickup(system: ModuleType, url: str, variant: str, jobs: int, gap: float) ->
     start time minus its enqueue time. RSS is read when the worker is idle again."""
     r = fresh(url)
     stamp = system.stamper(url)
-    proc = spawn(system.worker_cmd(variant), f"{system.NAME}-{variant}")
+    proc = start_worker(system, variant)
     try:
         stamp(time.time())  # the worker is ready once this one has run
         wait_until(lambda: r.llen(LATENCY_KEY) > 0, proc, 60)

@@ -1,6 +1,7 @@
 """The benchmark's own virtual environment (benchmarks/.venv-peers): the peers
-from PyPI plus resqplug (editable), made on first use, refreshed when
-requirements-peers.txt or resqplug's pyproject.toml change."""
+from PyPI plus resqplug and its bundled plugins (editable), made on first use,
+refreshed when requirements-peers.txt or the pyproject.toml of resqplug or of
+a plugin change."""
 
 from __future__ import annotations
 
@@ -17,13 +18,23 @@ PY = VENV / "bin" / "python"
 REQUIREMENTS = HERE / "requirements-peers.txt"
 
 
+def plugin_dirs() -> list[Path]:
+    return sorted(p for p in (ROOT / "plugins").glob("*") if (p / "pyproject.toml").exists())
+
+
+def plugin_names() -> list[str]:
+    """The bundled plugins' names (each one's directory is its entry point's name)."""
+    return [p.name for p in plugin_dirs()]
+
+
 def inside() -> bool:
     return Path(sys.prefix).resolve() == VENV.resolve()
 
 
 def ensure() -> None:
     stamp = VENV / ".installed"
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes() + (ROOT / "pyproject.toml").read_bytes())
+    files = [REQUIREMENTS, ROOT / "pyproject.toml"] + [p / "pyproject.toml" for p in plugin_dirs()]
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files))
     if PY.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
         return
     print(f"installing the peers into {VENV.relative_to(ROOT)} ...", file=sys.stderr, flush=True)
@@ -31,6 +42,8 @@ def ensure() -> None:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
         subprocess.run([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
     pip = [str(PY), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS), "-e", str(ROOT)]
+    for plugin in plugin_dirs():
+        pip += ["-e", str(plugin)]
     subprocess.run(pip, check=True)
     stamp.write_text(digest.hexdigest())
 

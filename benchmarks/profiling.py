@@ -96,7 +96,8 @@ def profile_drain(url: str, model: str, n: int) -> None:
     spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--native"]
     worker = [*rb.worker_cmd(model), "--burst"]
     cmd = [*spy, "-r", "500", "--format", "raw", "-o", str(raw), "--", *worker]
-    subprocess.run(cmd, env=common.env_with(), cwd=HERE, check=True, capture_output=True)
+    env = common.env_with(**rb.WORKER_ENV)  # core only, as in the benchmark's resqplug rows
+    subprocess.run(cmd, env=env, cwd=HERE, check=True, capture_output=True)
     print(f"drain, {model}, {n:,} jobs: collapsed stacks in {raw.relative_to(HERE)}\n")
     summarize(raw)
 

@@ -119,6 +119,11 @@ def ceiling_of(figure: str, kind: str | None = None) -> tuple[str, str]:
     return CEILING_DRAIN if figure == "drain" else (CEILING_WORKER, figure)
 
 
+def is_peer(system: ModuleType) -> bool:
+    """Neither resqplug (in any setup) nor the ceiling."""
+    return system.NAME not in ("resqplug", "redis-py") and not hasattr(system, "BASELINE")
+
+
 def best_peer(
     results: Results, systems: list[ModuleType], figure: str, kind: str | None
 ) -> tuple[float, str] | None:
@@ -126,7 +131,7 @@ def best_peer(
     rows = [
         s.NAME if kind is None else f"{s.NAME}, {variant}"
         for s in systems
-        if s.NAME not in ("resqplug", "redis-py")
+        if is_peer(s)
         for variant, spec in ({"": None} if kind is None else s.VARIANTS).items()
         if kind is None or spec.kind in COMPARED_WITH[kind]
     ]
@@ -176,6 +181,27 @@ def summary_table(results: Results, systems: list[ModuleType]) -> str:
     return "\n".join(lines)
 
 
+def ratio_line(results: Results, figure: str, system: ModuleType, variant: str = "") -> str:
+    """One figure of `system` against its BASELINE's: both medians and their ratio."""
+    row, base_row = (f"{n}, {variant}" if variant else n for n in (system.NAME, system.BASELINE))
+    values, base = results.get((row, figure)), results.get((base_row, figure))
+    shown = " | ".join(num(median(v)) if v else "n/a" for v in (base, values))
+    ratio = f"{median(values) / median(base):.3g}x" if values and base else "n/a"
+    return f"| {variant + ': ' if variant else ''}{figure} | {shown} | {ratio} |"
+
+
+def baseline_table(results: Results, system: ModuleType) -> str:
+    """A system that is a setup of another (BASELINE) against it, figure by figure."""
+    lines = [
+        f"| figure | {system.BASELINE} | {system.NAME} | ratio |",
+        "|---|--:|--:|--:|",
+    ]
+    lines += [ratio_line(results, f, system) for f in ENQUEUE_FIGURES]
+    for variant in system.VARIANTS:
+        lines += [ratio_line(results, f, system, variant) for f in WORKER_FIGURES]
+    return "\n".join(lines)
+
+
 def render(results: Results, failures: Failures, systems: list[ModuleType], info: RunInfo) -> str:
     parts = [
         header(info),
@@ -183,9 +209,16 @@ def render(results: Results, failures: Failures, systems: list[ModuleType], info
         + enqueue_table(results, failures, systems),
         "Workers (one worker process each):\n\n"
         + worker_table(results, failures, systems, info.quick),
-        "resqplug against its targets (issue 5), the best comparable peer and the "
+        "resqplug (core only) against its targets (issue 5), the best comparable peer and the "
         "ceiling (ratios of medians; for ms and MiB lower is better):\n\n"
         + summary_table(results, systems),
+    ]
+    parts += [
+        f"{s.NAME} against {s.BASELINE} (core only: every plugin blocked); ratio = "
+        f"{s.NAME} / {s.BASELINE}, of the medians: below 1 is slower for jobs/s, above 1 "
+        "is slower or bigger for ms and MiB:\n\n" + baseline_table(results, s)
+        for s in systems
+        if hasattr(s, "BASELINE")
     ]
     if failures:
         lines = [f"- {row}: {stage}: {message}" for (row, stage), message in failures.items()]

@@ -2,7 +2,7 @@
 
     ./dev bench                    full run: every system, 3 rounds (< 15 min)
     ./dev bench --quick            fewer jobs, 1 round (< 3 min)
-    ./dev bench --only resqplug    resqplug and the ceiling only
+    ./dev bench --only resqplug    resqplug (core only, and with all plugins) and the ceiling
     ./dev bench --rounds 5         more rounds
 
 Runs inside benchmarks/.venv-peers (made on first use). Progress goes to
@@ -38,13 +38,15 @@ import common  # noqa: E402
 import harness  # noqa: E402
 import report  # noqa: E402
 
+# system -> its adapter modules; resqplug runs twice: core only, and with every
+# bundled plugin loaded (the product users run)
 MODULES = {
-    "resqplug": "resqplug_bench",
-    "rq": "rq_adapter",
-    "dramatiq": "dramatiq_adapter",
-    "huey": "huey_adapter",
-    "celery": "celery_adapter",
-    "arq": "arq_adapter",
+    "resqplug": ("resqplug_bench", "resqplug_plugins_bench"),
+    "rq": ("rq_adapter",),
+    "dramatiq": ("dramatiq_adapter",),
+    "huey": ("huey_adapter",),
+    "celery": ("celery_adapter",),
+    "arq": ("arq_adapter",),
 }
 
 
@@ -113,10 +115,15 @@ def round_tasks(systems: list[ModuleType], quick: bool, r: int) -> list[Task]:
     return tasks + ceiling_tasks(quick)
 
 
+def adapters(names: list[str]) -> list[ModuleType]:
+    """The adapter modules of these systems, then the ceiling's."""
+    return [importlib.import_module(m) for s in names for m in MODULES[s]] + [ceiling]
+
+
 def load(names: list[str], url: str) -> list[ModuleType]:
     """Import the adapters once the Redis URL is known (they read it on import)."""
     os.environ["BENCH_REDIS_URL"] = url
-    return [importlib.import_module(MODULES[s]) for s in names] + [ceiling]
+    return adapters(names)
 
 
 def run_rounds(
@@ -163,8 +170,7 @@ def main() -> None:
         results, failures, info = report.load(Path(args.render))
     else:
         results, failures, info = measure(args)
-    systems = [importlib.import_module(MODULES[s]) for s in info.systems] + [ceiling]
-    print(report.render(results, failures, systems, info))
+    print(report.render(results, failures, adapters(info.systems), info))
 
 
 if __name__ == "__main__":

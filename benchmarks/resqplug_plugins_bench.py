@@ -1,0 +1,23 @@
+"""resqplug as users run it: resqplug_bench.py's adapter with all five bundled
+plugins (retry, scheduler, loner, status, cleaner) loaded, nothing blocked.
+The report compares its figures with resqplug's core-only ones (BASELINE).
+Drains are shorter: the status plugin makes each job several times slower."""
+
+from __future__ import annotations
+
+import resqplug_bench as core
+
+NAME = "resqplug + all plugins"
+BASELINE = core.NAME  # the system whose rows the report compares these with
+BULK = core.BULK
+DRAIN_N = {"no-fork": 4000, "threads 8": 4000, "fork per job": 300, "fork, 100 jobs/child": 3000}
+VARIANTS = {name: spec._replace(drain_n=DRAIN_N[name]) for name, spec in core.VARIANTS.items()}
+
+ALL_PLUGINS = core.Setup(blocked=[])
+WORKER_ENV = ALL_PLUGINS.worker_env
+enqueue_one_by_one = ALL_PLUGINS.enqueue_one_by_one
+enqueue_bulk = ALL_PLUGINS.enqueue_bulk
+prefill = ALL_PLUGINS.prefill
+stamper = ALL_PLUGINS.stamper
+worker_cmd = core.worker_cmd
+left = core.left

@@ -283,8 +283,10 @@ class Threaded:
             self.todo.put(None)
         while self.held and not w.control.abandon_due():
             self.collect(0.05)
+        self.collect(0)  # outcomes that came at the deadline are recorded too
 
     def close(self) -> None:
         # Jobs still running on threads stay in the in-flight list; Worker._leave
-        # puts them back at the front when the worker is stopping.
-        pass
+        # puts them back at the front when the worker is stopping. What finished
+        # is recorded first, as late as can be: it must not go back.
+        self.collect(0)

@@ -196,6 +196,14 @@ class Worker:
         """Unregister, unless jobs are still in flight (then the lease expires and
         the reaper recovers them)."""
         try:
+            self.flush()  # one more try for outcomes a shutdown deadline left
+            if self.pending:
+                log.warning(
+                    "%d finished jobs could not be recorded; leaving the jobs in flight "
+                    "to the reaper",
+                    len(self.pending),
+                )
+                return
             left = self.inflight.pending()
             if self.control.stopping and left:
                 for taken in reversed(left):
@@ -465,8 +473,8 @@ class Worker:
         on it)."""
         with self.flush_lock:
             acks = self.take_pending()
-            if acks:
-                self.retrying(lambda: self.inflight.ack(acks))
+            if acks and not self.retrying(lambda: self.inflight.ack(acks)):
+                self.pending.extendleft(reversed(acks))  # kept: _leave must see them
 
     def flush_due_in(self) -> float:
         """Seconds until flush_if_due has outcomes to write (inf: none pending)."""
@@ -507,16 +515,17 @@ class Worker:
         self.flush_retry_at = 0.0
         return True
 
-    def retrying(self, action: Callable[[], object]) -> None:
+    def retrying(self, action: Callable[[], object]) -> bool:
         """Run a Redis write until it succeeds: an outcome must not be dropped. Gives
-        up only when a shutdown deadline passed (the reaper then recovers the job)."""
+        up (False) only when a shutdown deadline passed (the reaper then recovers
+        the job)."""
         backoff = Backoff(cap=2.0)
         while True:
             try:
                 action()
-                return
+                return True
             except REDIS_DOWN as exc:
                 if self.control.abandon_due():
                     log.error("giving up on a Redis write at shutdown: %s", exc)
-                    return
+                    return False
                 backoff.wait(None, exc)

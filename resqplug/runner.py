@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 from . import registry
@@ -90,6 +91,19 @@ def run(plugins: Plugins, job: Job) -> Outcome:
         raise
     except BaseException as exc:  # the job's own: a failure, whatever its class
         return fail(plugins, job, exc)
+
+
+def inside_run(frame: FrameType | None) -> bool:
+    """Whether ``frame`` (where a signal handler interrupted the process) is
+    inside ``run``: the job's own code and its hooks. An exception a handler
+    raises to stop a job must be raised only there, where the run turns it
+    into the job's outcome; raised after the run returned, it would hit the
+    worker's own bookkeeping of a job that is already done."""
+    while frame is not None:
+        if frame.f_code is run.__code__:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def fail(plugins: Plugins, job: Job, exc: BaseException) -> Outcome:

@@ -26,8 +26,9 @@ from ..builtin import JOB_PERFORM_HOOKS, job_hook_methods
 from ..errors import JobTimeout
 from ..job import Job
 from ..plugins import Plugins
+from ..runner import inside_run
 from ..wake import close_fds
-from .executors import job_timeout
+from .executors import RETRY_S, job_timeout
 from .processor import Processor
 from .taken import Ack, Taken, entry_to_taken
 
@@ -165,7 +166,12 @@ class ChildLoop:
         return self.worker.processor
 
     def _alarm(self, signum: int, frame: FrameType | None) -> None:
-        raise JobTimeout(f"job ran longer than its timeout of {self.timeout}s")
+        if inside_run(frame):
+            raise JobTimeout(f"job ran longer than its timeout of {self.timeout}s")
+        # Not in the job's run: it has not started yet (again in a moment), or
+        # it is over and this child is writing its outcome (which must not be
+        # lost: the job is done).
+        signal.setitimer(signal.ITIMER_REAL, RETRY_S)
 
     def run(self) -> int:
         processor = self.setup()
@@ -176,35 +182,40 @@ class ChildLoop:
                 return 0
             if frame == GO and self.bound is not None:
                 (taken, job), self.bound = self.bound, None
-                ack = self.run_loaded(processor, taken, job, first)
+                self.run_loaded(processor, taken, job, first)
             elif frame[:1] == CLAIM and not take_token(self.claims):
                 continue  # taken back: the parent gave it back to its queue
             else:
                 taken = entry_to_taken(frame[1:])
-                ack = self.run_job(processor, taken, first)
+                self.run_job(processor, taken, first)
             first, runs = False, runs + 1
-            write_frame(self.writer, outcome_frame(ack))
         # Quota done: the parent retires it on this outcome; waiting for the
         # pipe to close would cost a wake-up and keep a core from the next job.
         return 0
 
-    def run_job(self, processor: Processor, taken: Taken, first: bool) -> Ack:
+    def answer(self, ack: Ack) -> None:
+        write_frame(self.writer, outcome_frame(ack))
+
+    def run_job(self, processor: Processor, taken: Taken, first: bool) -> None:
         job = processor.load(taken)
         if isinstance(job, Ack):
-            return job
-        return self.run_loaded(processor, taken, job, first)
+            self.answer(job)
+        else:
+            self.run_loaded(processor, taken, job, first)
 
-    def run_loaded(self, processor: Processor, taken: Taken, job: Job, first: bool) -> Ack:
+    def run_loaded(self, processor: Processor, taken: Taken, job: Job, first: bool) -> None:
+        """Run the job and answer its outcome (before logging it)."""
         if first and self.after_fork:
             try:
                 processor.plugins.hook.after_fork(worker=self.worker, job=job)
             except Exception as exc:
-                return processor.fail_here(taken, job, exc)
+                self.answer(processor.fail_here(taken, job, exc))
+                return
         self.timeout = job_timeout(self.worker, job)
         if self.timeout:
             signal.setitimer(signal.ITIMER_REAL, self.timeout)
         try:
-            return processor.run_loaded(taken, job)
+            processor.run_loaded(taken, job, report=self.answer)
         finally:
             if self.timeout:
                 signal.setitimer(signal.ITIMER_REAL, 0)

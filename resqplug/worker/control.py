@@ -122,7 +122,8 @@ startup = StartUp()  # one per process, as signal handlers are
 
 class Signals:
     """Installs handlers that set ``Control`` flags. ``on_signal`` lets an
-    execution model react at once (e.g. interrupt an in-process job). Signals
+    execution model react at once (e.g. interrupt an in-process job); it gets
+    the signal and the frame it interrupted. Signals
     held during start-up (``startup``) take effect once installed: a stop
     stops the worker before it takes a job, a pause pauses it; a USR1 is
     dropped (there is no job to kill yet)."""
@@ -171,7 +172,7 @@ class Signals:
         # logging's locks are reentrant, so logging here cannot deadlock.
         log.info("received %s", signal.Signals(signum).name)
         if self.on_signal is not None:
-            self.on_signal(signum)
+            self.on_signal(signum, frame)
 
 
 class Notice:

@@ -16,6 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Protocol
 
 from ..errors import DirtyExit, JobTimeout
+from ..runner import inside_run
 from .control import Abandon
 from .taken import Ack, Taken
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from .worker import Worker
 
 log = logging.getLogger("resqplug.worker")
+RETRY_S = 0.01  # a stop that landed outside the job's run is tried again this soon
 
 
 class Executor(Protocol):
@@ -34,7 +36,7 @@ class Executor(Protocol):
 
     def run(self) -> None: ...
     def close(self) -> None: ...
-    def on_signal(self, signum: int) -> None: ...
+    def on_signal(self, signum: int, frame: FrameType | None) -> None: ...
     def idle(self, wait: float) -> float: ...
     def started_ahead(self, upcoming: list[Taken]) -> int: ...
 
@@ -61,7 +63,11 @@ def job_timeout(worker: JobSide, job: Job) -> float | None:
 class InProcess:
     """Runs jobs in the worker process (``--no-fork``). A timeout, USR1 or the
     end of the shutdown wait interrupts the job with an exception raised from a
-    signal handler; a job stuck inside C code cannot be interrupted this way."""
+    signal handler; a job stuck inside C code cannot be interrupted this way.
+    The exception is raised only where the signal interrupted the job's run
+    (its code and hooks); one that lands in the worker's own work around it
+    (loading the job, logging or building its outcome) is tried again a moment
+    later, and dropped once the run is over: a job that is done stays done."""
 
     watch_slow_jobs = True  # the main thread is busy with the job
 
@@ -71,6 +77,8 @@ class InProcess:
         self.job_deadline: float | None = None
         self.armed = False
         self.job_id = ""
+        self.timeout: float | None = None
+        self.kill_due = False  # a USR1 for the current job, not raised into it yet
 
     def run(self) -> None:
         signal.signal(signal.SIGALRM, self._alarm)
@@ -85,31 +93,47 @@ class InProcess:
     def started_ahead(self, upcoming: list[Taken]) -> int:
         return 0  # one job at a time
 
-    def on_signal(self, signum: int) -> None:
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
         if not self.in_job:
             return
         control = self.worker.control
         if signum == signal.SIGUSR1:
-            if control.take_kill(self.job_id):
-                raise DirtyExit("job killed by USR1")
-            return
-        if control.deadline is not None:
-            self._arm()
-
-    def _arm(self) -> None:
-        due = [d for d in (self.job_deadline, self.worker.control.deadline) if d is not None]
-        if due:
-            signal.setitimer(signal.ITIMER_REAL, max(min(due) - time.monotonic(), 0.001))
-            self.armed = True
+            self.kill_due = self.kill_due or control.take_kill(self.job_id)
+        if self.kill_due or control.deadline is not None:
+            self._interrupt(frame)
 
     def _alarm(self, signum: int, frame: FrameType | None) -> None:
-        if not self.in_job:
-            return
+        if self.in_job:
+            self._interrupt(frame)
+
+    def _interrupt(self, frame: FrameType | None) -> None:
+        """Raise into the job what stops it now, if the signal landed in its run."""
+        stop = self._due()
+        if stop is None:
+            self._arm()
+        elif not inside_run(frame):
+            self._arm(RETRY_S)  # the worker's own code: again in a moment
+        else:
+            self.kill_due = False
+            raise stop
+
+    def _due(self) -> BaseException | None:
         if self.worker.control.abandon_due():
-            raise Abandon()
+            return Abandon()
+        if self.kill_due:
+            return DirtyExit("job killed by USR1")
         if self.job_deadline is not None and time.monotonic() >= self.job_deadline:
-            raise JobTimeout(f"job ran longer than its timeout of {self.timeout}s")
-        self._arm()
+            return JobTimeout(f"job ran longer than its timeout of {self.timeout}s")
+        return None
+
+    def _arm(self, delay: float | None = None) -> None:
+        if delay is None:
+            due = [d for d in (self.job_deadline, self.worker.control.deadline) if d is not None]
+            if not due:
+                return
+            delay = max(min(due) - time.monotonic(), 0.001)
+        signal.setitimer(signal.ITIMER_REAL, delay)
+        self.armed = True
 
     def run_one(self, taken: Taken, upcoming: Taken | None) -> Ack | None:
         w = self.worker
@@ -118,13 +142,12 @@ class InProcess:
             return loaded
         w.current, w.current_started = taken, time.time()
         w.control.forget_kill()  # a kill meant for an earlier job must not hit this one
-        self.job_id = loaded.id
+        self.job_id, self.kill_due = loaded.id, False
         self.timeout = job_timeout(w, loaded)
         self.job_deadline = time.monotonic() + self.timeout if self.timeout else None
         try:
             self.in_job = True
-            if self.job_deadline is not None or w.control.deadline is not None:
-                self._arm()
+            self._arm()
             return w.processor.run_loaded(taken, loaded)
         except Abandon:
             log.warning(
@@ -132,11 +155,15 @@ class InProcess:
             )
             w.retrying(lambda: w.inflight.requeue(taken))
             return None
+        except (DirtyExit, JobTimeout) as exc:  # raised where the run could not catch it
+            return w.processor.fail_here(taken, loaded, exc)
         finally:
             self.in_job = False
             if self.armed:
                 signal.setitimer(signal.ITIMER_REAL, 0)
                 self.armed = False
+            if self.kill_due:
+                log.info("USR1 came after the run of job %s: nothing to kill", loaded.id)
             w.current = None
 
 
@@ -169,7 +196,7 @@ class Threaded:
     def started_ahead(self, upcoming: list[Taken]) -> int:
         return 0  # its own fetch loop never gives back what a thread took
 
-    def on_signal(self, signum: int) -> None:
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGUSR1:
             log.warning("USR1: a running thread cannot be killed in threads mode")
 
@@ -283,8 +310,10 @@ class Threaded:
             self.todo.put(None)
         while self.held and not w.control.abandon_due():
             self.collect(0.05)
+        self.collect(0)  # outcomes that came at the deadline are recorded too
 
     def close(self) -> None:
         # Jobs still running on threads stay in the in-flight list; Worker._leave
-        # puts them back at the front when the worker is stopping.
-        pass
+        # puts them back at the front when the worker is stopping. What finished
+        # is recorded first, as late as can be: it must not go back.
+        self.collect(0)

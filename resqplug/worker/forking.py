@@ -24,6 +24,7 @@ import select
 import signal
 import time
 from collections import deque
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from ..errors import DirtyExit, JobTimeout
@@ -76,7 +77,7 @@ class Forking:
         self.link = ServerLink(worker)  # the fork server, when there is one
         self.last_job_at = time.monotonic()
 
-    def on_signal(self, signum: int) -> None:
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
         pass  # the parent polls Control between reads from the child
 
     def run(self) -> None:
@@ -314,8 +315,11 @@ class Forking:
                 slow_at = None
                 w.give_back_queued(patient=False)  # not behind a slow job
             stop = self.stop_reason(job, hard_deadline)
-            if stop is None or child.ended_meanwhile():
-                continue  # no reason to kill it, or too late: it is done
+            if stop is None:
+                continue
+            if child.ended_meanwhile():  # too late: it is done, its outcome is read next
+                log.info("%s of job %s dropped: its run is over", stop, job.id)
+                continue
             return self.stop_child(taken, job, stop, timeout)
 
     def stop_reason(self, job: Job, hard_deadline: float | None) -> str | None:

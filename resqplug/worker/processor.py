@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 
 from .. import failure
 from ..errors import ConfigError, PayloadError, UnknownJobError
@@ -100,11 +101,21 @@ class Processor:
             return loaded
         return self.run_loaded(taken, loaded)
 
-    def run_loaded(self, taken: Taken, job: Job) -> Ack:
+    def run_loaded(
+        self, taken: Taken, job: Job, report: Callable[[Ack], object] | None = None
+    ) -> Ack:
+        """Run the job; ``report`` gets its Ack before the outcome is logged (a
+        job child answers its parent first: a log handler may be slow, and a
+        parent that sees no answer may kill it, taking a finished job for a
+        running one)."""
         started = time.perf_counter()
         outcome = run(self.plugins, job)
-        log_outcome(job, outcome, time.perf_counter() - started)
-        return self.ack_for(taken, job, outcome)
+        seconds = time.perf_counter() - started
+        ack = self.ack_for(taken, job, outcome)
+        if report is not None:
+            report(ack)
+        log_outcome(job, outcome, seconds)
+        return ack
 
     def fail_here(self, taken: Taken, job: Job, exc: BaseException) -> Ack:
         """Fail a job whose run ended outside this process's control (killed child,

@@ -14,17 +14,15 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from functools import partial
 
 import redis.exceptions as rex
 
 from .. import __version__
 from ..client import Resq
 from ..connection import check_server_version, out_of_memory, translated
-from ..errors import ConnectionError as ResqplugConnectionError
-from ..errors import QueueFullError
-from .control import Backoff, Control, Notice, Signals
+from .control import Backoff, Control, Signals
 from .inflight import InFlight
+from .membership import Membership
 from .options import HEARTBEAT_TICK_S, WorkerOptions
 from .processor import Processor
 from .reaper import LOCK_MS, Reaper
@@ -42,11 +40,6 @@ ACK_EVERY_S = 0.05  # a finished job's outcome waits at most this long to be wri
 FLUSH_RETRY_S = 1.0
 TICK_S = HEARTBEAT_TICK_S  # the lease's minimum (options.min_dead_after) counts on it
 ORPHAN_CHECK_S = 1.0  # an idle worker looks for orphans in its in-flight list this often
-OUT_OF_MEMORY = (
-    "Redis is out of memory (maxmemory, noeviction): this worker keeps its lease and goes "
-    "on taking and acknowledging jobs, which frees memory; being listed, showing its "
-    "current job and recovering dead workers' jobs wait until Redis accepts writes again"
-)
 
 
 class Worker:
@@ -59,8 +52,7 @@ class Worker:
         self.inflight = InFlight(client, self.id, options.queues)
         self.processor = Processor(client.plugins, self.id)
         self.registry = WorkerRegistry(client.redis, client.keys, self.id, options.dead_after_s)
-        self.listed = False  # in Resque's registry (it has a lease from its start)
-        self.out_of_memory = Notice(OUT_OF_MEMORY, "Redis accepts writes again")
+        self.membership = Membership(self.registry, self.info)
         self.reaper = Reaper(client, self.id, options.max_recoveries)
         self.plugins = client.plugins
         self.current: Taken | None = None
@@ -99,7 +91,7 @@ class Worker:
             with translated(self.client.url):
                 server = self.client.redis.info("server")
                 check_server_version(self.client.url, str(server.get("redis_version", "")))
-            registered = self.join_registry()
+            registered = self.membership.join(self.control, self.client.url)
         except BaseException:
             self.signals.restore()
             raise
@@ -129,52 +121,6 @@ class Worker:
             self.plugins.call_each("worker_exit", worker=self)
         return self.control.exit_code
 
-    def join_registry(self) -> bool:
-        """Take the lease and be listed; False if stopped first. Redis answered
-        already, so from here on its going away is an outage to ride out (even
-        with the registration's reply lost), not a failed start. So is Redis
-        out of memory: it grants the lease even then (the worker's jobs stay
-        recoverable), and the worker is listed later, on its heartbeat."""
-        backoff = Backoff()
-        while not self.control.stopping:
-            try:
-                with translated(self.client.url):
-                    # Paused from the start if all workers are: not only from the
-                    # first heartbeat tick on.
-                    self.control.paused_all = self.registry.paused_all()
-                    self.registry.renew()
-                    self.listed = self.try_to_list()
-                return True
-            except (ResqplugConnectionError, QueueFullError) as exc:
-                backoff.wait(self.control, exc)
-        return False
-
-    def bookkeeping(self, write: Callable[[], object]) -> bool:
-        """Run one of the worker's own writes that Redis refuses when it is out
-        of memory; False if it did (noted once: an outage to ride out)."""
-        try:
-            write()
-        except rex.ResponseError as exc:
-            if not out_of_memory(exc):
-                raise
-            self.out_of_memory.seen(exc)
-            return False
-        self.out_of_memory.over()
-        return True
-
-    def renew(self) -> None:
-        """Renew the lease (granted even with Redis out of memory); be listed
-        again if the worker was reaped, or at last if it could not be yet."""
-        if not self.registry.renew() and self.listed:
-            log.warning("lease lost: %s was reaped; registering again", self.id)
-            self.listed = False
-        if not self.listed:
-            self.listed = self.try_to_list()
-
-    def try_to_list(self) -> bool:
-        """Be listed in Resque's registry; False while Redis is out of memory."""
-        return self.bookkeeping(lambda: self.registry.list_worker(self.info()))
-
     def info(self) -> dict[str, object]:
         o = self.options
         return {
@@ -196,6 +142,14 @@ class Worker:
         """Unregister, unless jobs are still in flight (then the lease expires and
         the reaper recovers them)."""
         try:
+            self.flush()  # one more try for outcomes a shutdown deadline left
+            if self.pending:
+                log.warning(
+                    "%d finished jobs could not be recorded; leaving the jobs in flight "
+                    "to the reaper",
+                    len(self.pending),
+                )
+                return
             left = self.inflight.pending()
             if self.control.stopping and left:
                 for taken in reversed(left):
@@ -228,10 +182,10 @@ class Worker:
                     continue
                 now = time.monotonic()
                 if now - last_beat >= self.options.heartbeat_s:
-                    self.renew()
+                    self.membership.renew()
                     last_beat = now
                 current = self.current
-                if current is not shown and self.bookkeeping(partial(self.show, current)):
+                if current is not shown and self.membership.show(current, self.current_started):
                     shown = current
                 self.control.paused_all = self.registry.paused_all()
                 self.plugins.call_each("worker_heartbeat", worker=self)
@@ -244,16 +198,9 @@ class Worker:
                 if not out_of_memory(exc):
                     log.exception("heartbeat thread error")
                 else:  # the rest of this tick waits for the next one
-                    self.out_of_memory.seen(exc)
+                    self.membership.out_of_memory.seen(exc)
             except Exception:
                 log.exception("heartbeat thread error")
-
-    def show(self, current: Taken | None) -> None:
-        """Resque's record of the job being run (none when idle)."""
-        if current is None:
-            self.registry.set_current(None, None)
-        else:
-            self.registry.set_current(current.queue, current.raw, self.current_started)
 
     def reaped_before_exit(self) -> bool:
         """A burst worker found its queues empty: recover dead workers' jobs
@@ -277,7 +224,7 @@ class Worker:
         except rex.ResponseError as exc:
             if not out_of_memory(exc):
                 raise
-            self.out_of_memory.seen(exc)
+            self.membership.out_of_memory.seen(exc)
         return 0
 
     # --- the fetch loop (used by the in-process and fork executors) ----------------
@@ -465,8 +412,8 @@ class Worker:
         on it)."""
         with self.flush_lock:
             acks = self.take_pending()
-            if acks:
-                self.retrying(lambda: self.inflight.ack(acks))
+            if acks and not self.retrying(lambda: self.inflight.ack(acks)):
+                self.pending.extendleft(reversed(acks))  # kept: _leave must see them
 
     def flush_due_in(self) -> float:
         """Seconds until flush_if_due has outcomes to write (inf: none pending)."""
@@ -507,16 +454,17 @@ class Worker:
         self.flush_retry_at = 0.0
         return True
 
-    def retrying(self, action: Callable[[], object]) -> None:
+    def retrying(self, action: Callable[[], object]) -> bool:
         """Run a Redis write until it succeeds: an outcome must not be dropped. Gives
-        up only when a shutdown deadline passed (the reaper then recovers the job)."""
+        up (False) only when a shutdown deadline passed (the reaper then recovers
+        the job)."""
         backoff = Backoff(cap=2.0)
         while True:
             try:
                 action()
-                return
+                return True
             except REDIS_DOWN as exc:
                 if self.control.abandon_due():
                     log.error("giving up on a Redis write at shutdown: %s", exc)
-                    return
+                    return False
                 backoff.wait(None, exc)

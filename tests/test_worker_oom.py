@@ -170,3 +170,36 @@ def test_a_burst_worker_drains_a_full_redis_and_exits_0(full_server, namespace):
         burst.stop()
     assert stat(resq, "processed") == count
     assert resq.size("work") == 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: requeue.lua's first write is an LPUSH, which Redis refuses when out "
+    "of memory; the OutOfMemoryError ends the worker (exit 1, jobs left in flight)",
+)
+def test_jobs_fetched_behind_a_slow_one_go_back_while_redis_is_out_of_memory(
+    full_server, namespace, tmp_path
+):
+    """Fast jobs grow the fetched batches; a slow one then gives back the jobs
+    fetched behind it (requeue.lua), which Redis out of memory must allow: it
+    frees as much as it adds."""
+    resq = resqplug.Resq(full_server.url, namespace)
+    for _ in range(60):
+        resq.enqueue_to("work", wjf.FNoop)
+    resq.enqueue_to("work", wjf.FQuiet, str(tmp_path / "slow"), 0.5)
+    for _ in range(10):
+        resq.enqueue_to("work", wjf.FNoop)
+    fill(resq, "elsewhere")
+    running = worker(full_server, namespace)
+    try:
+        wait_for(
+            lambda: stat(resq, "processed") == 71 or running.proc.poll() is not None,
+            timeout=60,
+            what="the jobs, or the worker's exit",
+        )
+        assert running.proc.poll() is None, running.output()
+        assert out_of_memory(resq)  # the point: all of it while Redis was out of memory
+        running.signal(signal.SIGTERM)
+        assert running.wait(30) == 0
+    finally:
+        running.stop()

@@ -397,6 +397,22 @@ def test_info_once_shows_totals_queues_and_running_workers(resq, redis_url, name
     assert worker_line.split()[1:3] == ["working", "WSleep"]
 
 
+def drain_until_exit(master: int, proc: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """Read the pty until ``proc`` exits: a process writing to a full pty that
+    nobody reads blocks (on Ctrl-C, even its "aborted" line)."""
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        assert time.monotonic() < deadline, f"no exit within {timeout}s: {b''.join(chunks)!r}"
+        if select.select([master], [], [], 0.1)[0]:
+            try:
+                chunks.append(os.read(master, 65536))
+            except OSError:  # EIO: the other side is closed
+                break
+    proc.wait(max(1.0, deadline - time.monotonic()))
+    return b"".join(chunks)
+
+
 def test_info_refreshes_in_place(resq, redis_url, namespace):
     resq.enqueue_to("live", wj.WRecord, 1)
     master, slave = pty.openpty()
@@ -415,7 +431,7 @@ def test_info_refreshes_in_place(resq, redis_url, namespace):
         assert b"\x1b[" in seen  # the screen is cleared between renders
         assert b"live" in seen
         proc.send_signal(signal.SIGINT)
-        proc.wait(10)
+        seen.extend(drain_until_exit(master, proc, timeout=10))
     finally:
         if proc.poll() is None:
             proc.kill()

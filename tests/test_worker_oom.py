@@ -183,3 +183,31 @@ def test_an_enqueue_from_the_cli_refused_for_memory_is_one_line_and_exit_7(full_
     assert result.returncode == 7, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "out of memory" in result.stderr
+
+
+def test_jobs_fetched_behind_a_slow_one_go_back_while_redis_is_out_of_memory(
+    full_server, namespace, tmp_path
+):
+    """Fast jobs grow the fetched batches; a slow one then gives back the jobs
+    fetched behind it (requeue.lua), which Redis out of memory must allow: it
+    frees as much as it adds."""
+    resq = resqplug.Resq(full_server.url, namespace)
+    for _ in range(60):
+        resq.enqueue_to("work", wjf.FNoop)
+    resq.enqueue_to("work", wjf.FQuiet, str(tmp_path / "slow"), 0.5)
+    for _ in range(10):
+        resq.enqueue_to("work", wjf.FNoop)
+    fill(resq, "elsewhere")
+    running = worker(full_server, namespace)
+    try:
+        wait_for(
+            lambda: stat(resq, "processed") == 71 or running.proc.poll() is not None,
+            timeout=60,
+            what="the jobs, or the worker's exit",
+        )
+        assert running.proc.poll() is None, running.output()
+        assert out_of_memory(resq)  # the point: all of it while Redis was out of memory
+        running.signal(signal.SIGTERM)
+        assert running.wait(30) == 0
+    finally:
+        running.stop()

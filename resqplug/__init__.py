@@ -29,6 +29,7 @@ from .errors import (
 from .hookspecs import hookimpl, hookspec
 from .job import EnqueueGuard, FunctionJob, Job, job
 from .plugins import get_plugins, register, unregister
+from .writes import Write
 
 if TYPE_CHECKING:
     from .client import Resq
@@ -67,6 +68,7 @@ __all__ = [
     "UnknownFailureError",
     "UnknownJobError",
     "UnknownOptionError",
+    "Write",
     "__version__",
     "client_for",
     "configure",

@@ -18,6 +18,7 @@ from .keys import Keys
 from .plugins import Plugins, get_plugins
 from .runner import any_job, job_from_payload, run
 from .scripts import Scripts
+from .writes import Write, flatten, report
 
 log = logging.getLogger("resqplug.client")
 
@@ -57,7 +58,7 @@ class Resq:
         self.max_payload_bytes = max_payload_bytes
         self._plugins = plugins
         self.redis = redis_client or make_client(self.url)
-        self.scripts = Scripts(self.redis)
+        self.scripts = Scripts(self.redis, lambda: self.plugins.write_fragments())
         self.failures = FailureStore(self)
 
     def clone(self) -> Resq:
@@ -118,10 +119,29 @@ class Resq:
             job_class.queue if queue is None else queue
         )
 
-    def prepare(self, job: Job) -> str | None:
-        """Run before_enqueue and encode, without writing; None if vetoed. For
-        plugins that write jobs elsewhere (delayed sets)."""
-        return self._prepare(job)
+    def prepare(self, job: Job, *, carry_writes: bool = False) -> str | None:
+        """Run before_enqueue and encode, without writing the job; None if
+        vetoed. For plugins that write jobs elsewhere (delayed sets). The
+        plugins' writes for the job (``job.writes``) are applied now, in a
+        round trip of their own, unless ``carry_writes``: the caller then
+        carries them in the script that writes the job (``DelayedSet.add``)."""
+        text = self._prepare(job)
+        if text is not None and job.writes and not carry_writes:
+            self.apply_writes(job.writes)
+            job.writes.clear()
+        return text
+
+    def apply_writes(self, writes: list[Write]) -> None:
+        """Apply plugins' writes in one round trip of their own (outside the
+        hot path: a job written elsewhere than a queue, a plugin's command).
+        A fragment that fails is logged."""
+        if not writes:
+            return
+        keys: list[str] = []
+        argv: list[Any] = []
+        flatten(writes, self.plugins.write_fragments(), keys, argv)
+        with translated(self.url):
+            report(self.scripts.writes(keys, argv), "a plugin's writes")
 
     def _prepare(self, job: Job) -> str | None:
         """Run before_enqueue and encode; None if vetoed."""
@@ -146,6 +166,7 @@ class Resq:
         if text is None:
             return None
         if self.backend == "inline":
+            self.apply_writes(job.writes)
             self._run_inline(job, text)
         else:
             keys, argv = self._enqueue_call(job, text)
@@ -181,7 +202,7 @@ class Resq:
         texts = [self._prepare(job) for job in jobs]
         # Jobs without guards go in one script call per queue; guarded ones
         # (uniqueness) each in their own, all in one pipeline.
-        plain: dict[str, list[str]] = {}
+        plain: dict[str, list[tuple[Job, str]]] = {}
         pipe = self.redis.pipeline(transaction=False)
         for job, text in zip(jobs, texts, strict=True):
             if text is None:
@@ -190,18 +211,32 @@ class Resq:
                 keys, argv = self._enqueue_call(job, text)
                 self.scripts.enqueue(keys, argv, client=pipe)
             else:
-                plain.setdefault(job.queue, []).append(text)
-        for name, payloads in plain.items():
-            keys = [self.keys.queues, self.keys.queue(name), self.keys.wake(name)]
-            self.scripts.enqueue_batch(keys, [name, WAKE_CAP, *payloads], client=pipe)
-        replies = iter(pipe.execute())
+                plain.setdefault(job.queue, []).append((job, text))
+        for name, batch in plain.items():
+            keys, argv = self._batch_call(name, batch)
+            self.scripts.enqueue_batch(keys, argv, client=pipe)
+        replies = pipe.execute()
+        for reply in replies[len(replies) - len(plain) :]:
+            report(reply[1:], "enqueue_many")
+        guarded = iter(replies)
         ids: list[str | None] = []
         for job, text in zip(jobs, texts, strict=True):
-            written = text is not None and (not job.guards or self._written(job, next(replies)))
+            written = text is not None and (not job.guards or self._written(job, next(guarded)))
             if written:
                 self.plugins.call_each("after_enqueue", job=job)
             ids.append(job.id if written else None)
         return ids
+
+    def _batch_call(self, queue: str, batch: list[tuple[Job, str]]) -> tuple[list[str], list[Any]]:
+        keys = [self.keys.queues, self.keys.queue(queue), self.keys.wake(queue)]
+        if not any(job.writes for job, _ in batch):
+            return keys, [queue, WAKE_CAP, "0", *(text for _, text in batch)]
+        argv: list[Any] = [queue, WAKE_CAP, "1"]
+        fragments = self.plugins.write_fragments()
+        for job, text in batch:
+            argv.append(text)
+            flatten(job.writes, fragments, keys, argv)
+        return keys, argv
 
     def enqueue_payload(
         self,
@@ -224,14 +259,16 @@ class Resq:
 
     def _enqueue_call(self, job: Job, text: str) -> tuple[list[str], list[Any]]:
         keys = [self.keys.queues, self.keys.queue(job.queue), self.keys.wake(job.queue)]
-        argv: list[Any] = [job.queue, text, WAKE_CAP]
+        argv: list[Any] = [job.queue, text, WAKE_CAP, len(job.guards)]
         for guard in job.guards:
             keys.append(guard.key)
             argv += [guard.value, guard.ttl_ms]
+        flatten(job.writes, self.plugins.write_fragments(), keys, argv)
         return keys, argv
 
     def _written(self, job: Job, reply: Any) -> bool:
         if int(reply[0]) == 1:
+            report(reply[1:], f"the enqueue of job {job.id}")
             return True
         guard = job.guards[int(reply[1]) - 1]
         holder = reply[2].decode() if isinstance(reply[2], bytes) else reply[2]
@@ -244,6 +281,7 @@ class Resq:
     def _run_inline(self, job: Job, text: str) -> None:
         fresh = job_from_payload(payload_mod.decode(text), job.queue)
         outcome = run(self.plugins, fresh)
+        self.apply_writes(fresh.writes)  # what a worker's ack would carry
         exc = outcome.exc
         if not outcome.record_failure or exc is None:
             return

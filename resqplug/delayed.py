@@ -17,6 +17,7 @@ from .errors import PayloadError, QueueNameError
 from .job import Job
 from .payload import args_prefix, decode, validate_queue_name
 from .plugins import redis_down
+from .writes import flatten, report
 
 if TYPE_CHECKING:
     from .client import Resq
@@ -41,13 +42,16 @@ class DelayedSet:
         taking ``job``'s enqueue guards in the same step. False (nothing added,
         ``enqueue_refused`` fired) when a guard is held by another job."""
         guards = job.guards if job is not None else []
-        keys, argv = [self.key], [f"{queue}\t{text}", due]
+        keys, argv = [self.key], [f"{queue}\t{text}", due, len(guards)]
         for guard in guards:
             keys.append(guard.key)
             argv += [guard.value, guard.ttl_ms]
+        writes = job.writes if job is not None else []
+        flatten(writes, self.client.plugins.write_fragments(), keys, argv)
         with translated(self.client.url):
             reply = self.client.scripts.delayed_add(keys, argv)
         if int(reply[0]) == 1:
+            report(reply[1:], "a delayed add")
             return True
         holder = reply[2].decode() if isinstance(reply[2], bytes) else str(reply[2])
         self.client.plugins.call_each(
@@ -107,7 +111,7 @@ class DelayedSet:
         client = self.client
         try:
             job = any_job(item.payload, item.queue)
-            text = client.prepare(job) or ""
+            text = client.prepare(job, carry_writes=True) or ""
         except Exception as exc:
             if redis_down(exc):
                 raise
@@ -123,12 +127,14 @@ class DelayedSet:
             return None
         k = client.keys
         keys = [self.key, k.queues, k.queue(job.queue), k.wake(job.queue)]
-        argv: list[Any] = [member, job.queue, text, WAKE_CAP]
+        argv: list[Any] = [member, job.queue, text, WAKE_CAP, len(job.guards)]
         for guard in job.guards:
             keys.append(guard.key)
             argv += [guard.value, guard.ttl_ms]
+        flatten(job.writes, client.plugins.write_fragments(), keys, argv)
         with translated(client.url):
             reply = client.scripts.delayed_move(keys, argv)
+        report(reply[1:] if int(reply[0]) == 1 else [], "a delayed move")
         if int(reply[0]) == 3:
             client.plugins.call_each(
                 "enqueue_refused",

@@ -254,6 +254,25 @@ def dashboard_pages() -> Any:
 
 
 @hookspec
+def write_scripts() -> Any:
+    """Return the Lua fragments this plugin's :class:`resqplug.Write` objects
+    name, as a mapping of name to source (prefix names with the plugin's:
+    ``"status.set"``).
+
+    Called in every process that writes jobs or records outcomes, when the
+    core first builds its scripts after plugins changed. A fragment is the
+    body of a script: it reads its own ``KEYS`` and ``ARGV`` (the ``keys`` and
+    ``args`` of a Write) and may ``return`` early; its return value is
+    ignored. The core defines every fragment inside its enqueue and ack
+    scripts, so a plugin's per-job writes ride the core's round trip instead
+    of making their own (see ``resqplug.writes``). A fragment that raises is
+    logged with its name and does not undo the core's step. Declare every key
+    a fragment touches in the Write's ``keys``. Two plugins registering the
+    same name with different sources is a ``ConfigError``.
+    """
+
+
+@hookspec
 def job_options() -> Any:
     """Return the names of job-class options this plugin owns (an iterable of
     str). A job class that sets a known option no loaded plugin owns is refused

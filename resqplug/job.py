@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
 from . import registry
+from .writes import Write
 
 if TYPE_CHECKING:
     from .client import Resq
@@ -75,6 +76,12 @@ class Job:
         self.enqueued_at = enqueued_at
         self.class_name: str = class_name or type(self).job_name
         self.guards: list[EnqueueGuard] = []
+        # Plugins' writes for this job, applied by the core's next script for
+        # it (the enqueue, or the ack of this run): see resqplug.writes.
+        self.writes: list[Write] = []
+        # When the job is due, while it is written to a delayed set (set by
+        # the plugin scheduling it, before the enqueue hooks run).
+        self.due: float | None = None
         self.client: Resq | None = None  # the client enqueueing it, if any
         self.worker_id: str | None = None  # the worker running it, if any
 

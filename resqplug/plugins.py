@@ -15,6 +15,7 @@ import pluggy
 from . import hookspecs
 from .errors import ConfigError, StopRun, UnknownOptionError
 from .errors import ConnectionError as ResqplugConnectionError
+from .writes import check_fragments
 
 log = logging.getLogger("resqplug.plugins")
 
@@ -63,6 +64,7 @@ class Plugins:
         self._options_ok: dict[type, bool] = {}
         self._impls: dict[str, list[Any]] = {}
         self._perform_hooks: Any = None
+        self._fragments: dict[str, str] | None = None
         self._core = CorePlugin()
         self.pm.register(self._core, name="core")
         self.pm.hook.add_hookspecs.call_historic(kwargs={"pm": SpecAdder(self.pm)})
@@ -101,6 +103,23 @@ class Plugins:
         self._options_ok.clear()
         self._impls.clear()
         self._perform_hooks = None
+        self._fragments = None
+
+    def write_fragments(self) -> dict[str, str]:
+        """Every loaded plugin's write fragments (hook ``write_scripts``), by
+        name. The same dict object until plugins change, so a caller can tell
+        by identity when to rebuild what it composed from it."""
+        fragments = self._fragments
+        if fragments is None:
+            with self._lock:
+                found: list[tuple[str, Any]] = [
+                    (impl.plugin_name, impl.function())
+                    for impl in self.hook.write_scripts.get_hookimpls()
+                ]
+                fragments = self._fragments = check_fragments(
+                    (name, answer or {}) for name, answer in found
+                )
+        return fragments
 
     def implemented(self, hook_name: str) -> bool:
         """Whether any plugin implements ``hook_name`` (wrappers included)."""

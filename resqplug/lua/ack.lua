@@ -1,16 +1,23 @@
 -- ack.lua: record the outcome of jobs a worker took and drop them from its
--- in-flight list, in one atomic step. A job whose entry is no longer in the list
--- (its lease was lost and it was recovered by another worker) records nothing.
+-- in-flight list, with the plugins' writes for each run, in one atomic step
+-- (composed after writes.lua: apply_writes). A job whose entry is no longer in
+-- the list (its lease was lost and it was recovered by another worker) records
+-- nothing and its writes are skipped.
 -- KEYS[1] in-flight list of the worker
 -- KEYS[2] stat:processed     KEYS[3] stat:processed:<worker>
 -- KEYS[4] stat:failed        KEYS[5] stat:failed:<worker>
 -- KEYS[6] failed list        KEYS[7] failed index (hash: job id -> failure JSON)
--- ARGV: three per job: in-flight entry, job id, failure JSON ('' if the job did not fail)
--- Returns one integer per job: 1 recorded, 0 entry gone (lease lost).
-local acked = {}
+-- KEYS[8..] the writes' keys, in order
+-- ARGV: per job: in-flight entry, job id, failure JSON ('' if the job did not
+-- fail), number of writes, then its writes (see writes.lua)
+-- Returns one integer per job (1 recorded, 0 entry gone: lease lost), then
+-- the errors of failed writes.
+local acked, errors = {}, {}
 local processed, failed = 0, 0
-for i = 1, #ARGV, 3 do
-  local entry, id, failure = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+local key_at, at = 8, 1
+while at <= #ARGV do
+  local entry, id, failure, writes = ARGV[at], ARGV[at + 1], ARGV[at + 2], tonumber(ARGV[at + 3])
+  at = at + 4
   if redis.call('LREM', KEYS[1], 1, entry) == 1 then
     processed = processed + 1
     if failure ~= '' then
@@ -22,8 +29,13 @@ for i = 1, #ARGV, 3 do
       redis.call('HSET', KEYS[7], id, failure)
     end
     acked[#acked + 1] = 1
+    key_at, at = apply_writes(key_at, at, writes, errors)
   else
     acked[#acked + 1] = 0
+    for _ = 1, writes do  -- skip them
+      key_at = key_at + tonumber(ARGV[at + 1])
+      at = at + 3 + tonumber(ARGV[at + 2])
+    end
   end
 end
 if processed > 0 then
@@ -34,4 +46,5 @@ if failed > 0 then
   redis.call('INCRBY', KEYS[4], failed)
   redis.call('INCRBY', KEYS[5], failed)
 end
+for _, e in ipairs(errors) do acked[#acked + 1] = e end
 return acked

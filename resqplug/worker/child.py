@@ -28,6 +28,7 @@ from ..job import Job
 from ..plugins import Plugins
 from ..runner import inside_run
 from ..wake import close_fds
+from ..writes import to_text
 from .executors import RETRY_S, job_timeout
 from .processor import Processor
 from .taken import Ack, Taken, entry_to_taken
@@ -114,7 +115,9 @@ def die_with_parent(parent_pid: int, sig: int = signal.SIGKILL) -> None:
 
 
 def outcome_frame(ack: Ack) -> bytes:
-    return f"{ack.job_id}\n{ack.failure}".encode()
+    """Job id, failure record and the plugins' writes, a line each (JSON
+    strings hold no raw newline)."""
+    return f"{ack.job_id}\n{ack.failure}\n{to_text(ack.writes)}".encode()
 
 
 def job_frame(taken: Taken) -> bytes:

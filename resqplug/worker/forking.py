@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import DirtyExit, JobTimeout
 from ..wake import close_fds
+from ..writes import from_text
 from .child import (
     CLAIM,
     GO,
@@ -308,8 +309,8 @@ class Forking:
                 child.jobs += 1
                 if child.jobs >= w.options.max_jobs_per_child:
                     self.retire()
-                job_id, _, failure = frame.decode("utf-8").partition("\n")
-                return Ack(taken.entry, job_id, failure)
+                job_id, failure, writes = frame.decode("utf-8").split("\n", 2)
+                return Ack(taken.entry, job_id, failure, from_text(writes))
             w.flush_if_due()
             if slow_at is not None and time.monotonic() >= slow_at:
                 slow_at = None

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import redis
 import redis.exceptions as rex
 
 from ..client import WAKE_CAP, Resq
 from ..payload import validate_queue_name
+from ..writes import flatten_valid, report
 from .taken import Ack, Taken, entry_to_taken
 
 log = logging.getLogger("resqplug.worker")
@@ -134,17 +136,20 @@ class InFlight:
             k.failed,
             k.failed_index,
         ]
-        argv: list[bytes | str] = []
+        argv: list[Any] = []
+        fragments = self.client.plugins.write_fragments()
         for a in acks:
-            argv += [a.entry, a.job_id, a.failure]
+            argv += (a.entry, a.job_id, a.failure)
+            flatten_valid(a.writes, fragments, keys, argv, a.job_id)
         delay = 0.05
         for attempt in range(attempts):
             try:
                 reply = self.client.scripts.ack(keys, argv)
-                lost = [a.job_id for a, ok in zip(acks, reply, strict=True) if not ok]
+                report(reply[len(acks) :], "an ack")
+                lost = [a.job_id for a, ok in zip(acks, reply, strict=False) if not ok]
                 if lost:
                     log.warning("lease lost: jobs %s were recovered elsewhere", ", ".join(lost))
-                return [int(x) for x in reply]
+                return [int(x) for x in reply[: len(acks)]]
             except (rex.ConnectionError, rex.TimeoutError) as exc:
                 if attempt == attempts - 1:
                     raise

@@ -82,8 +82,9 @@ class Processor:
             return self.ack_for(taken, unresolved, fail(self.plugins, unresolved, exc))
 
     def ack_for(self, taken: Taken, job: Job, outcome: Outcome) -> Ack:
+        writes = tuple(job.writes)
         if not outcome.record_failure or outcome.exc is None:
-            return Ack(taken.entry, job.id)
+            return Ack(taken.entry, job.id, "", writes)
         record = failure.build(
             failure.job_payload(job),
             outcome.exc,
@@ -92,7 +93,7 @@ class Processor:
             job_id=job.id,
             action=outcome.action,
         )
-        return Ack(taken.entry, job.id, record)
+        return Ack(taken.entry, job.id, record, writes)
 
     def process(self, taken: Taken) -> Ack:
         """Run one taken job here and return what to acknowledge."""

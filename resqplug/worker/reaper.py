@@ -164,7 +164,7 @@ class Reaper:
                     job_id=job.id,
                     action=outcome.action,
                 )
-            return sum(inflight.ack([Ack(taken.entry, job.id, record)]))
+            return sum(inflight.ack([Ack(taken.entry, job.id, record, tuple(job.writes))]))
         if not inflight.requeue(taken, dumps(doc)):
             return 0
         log.warning(

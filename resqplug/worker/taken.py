@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..writes import Write
+
 __all__ = ["Ack", "Taken", "entry_to_taken"]
 
 
@@ -20,11 +22,13 @@ class Taken:
 
 @dataclass(slots=True, frozen=True)
 class Ack:
-    """The outcome to record for one taken job ('' failure = not failed)."""
+    """The outcome to record for one taken job ('' failure = not failed), with
+    the plugins' writes for its run (applied by the ack that records it)."""
 
     entry: bytes
     job_id: str
     failure: str = ""
+    writes: tuple[Write, ...] = ()
 
 
 def entry_to_taken(entry: bytes, bare_queue: str | None = None) -> Taken:

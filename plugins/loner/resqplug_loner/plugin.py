@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Generator
+from importlib import resources
 from typing import Any
 
 import resqplug
@@ -31,8 +33,25 @@ def uniqueness(job_class: type) -> Uniqueness | None:
     return _settings[job_class]
 
 
+@functools.cache
+def fragments() -> dict[str, str]:
+    """The write fragments this plugin registers (hook ``write_scripts``)."""
+    lua = resources.files("resqplug_loner").joinpath("lua/loner_release.lua")
+    return {"loner.release": lua.read_text("utf-8")}
+
+
+def release_with_outcome(job: Job) -> None:
+    """Drop the job's lock if this job holds it (compare-and-delete), with the
+    ack of its run: a write riding the core's script, not a round trip."""
+    if uniqueness(type(job)) is None:
+        return
+    key = lock_key(resqplug.client_for(job), job)
+    job.writes.append(resqplug.Write("loner.release", (key,), (job.id,)))
+
+
 def release(job: Job) -> None:
-    """Drop the job's lock if this job holds it (compare-and-delete)."""
+    """Drop the job's lock at once if this job holds it (compare-and-delete):
+    a job unique only while queued, as it starts."""
     if uniqueness(type(job)) is None:
         return
     client = resqplug.client_for(job)
@@ -64,6 +83,10 @@ class LonerPlugin:
         return OPTIONS
 
     @hookimpl
+    def write_scripts(self) -> dict[str, str]:
+        return fragments()
+
+    @hookimpl
     def job_defined(self, job_class: type) -> None:
         _settings.pop(job_class, None)
         uniqueness(job_class)
@@ -90,24 +113,24 @@ class LonerPlugin:
         try:
             yield
         except DontPerform:
-            release(job)  # skipped: it will not run, so it no longer holds its place
+            release_with_outcome(job)  # skipped: it will not run, so it no longer holds its place
             raise
         if settings is not None and settings.scope == "queued":
-            release(job)
+            release(job)  # others may be enqueued while it runs: not at its end
 
     @hookimpl
     def after_perform(self, job: Job) -> None:
-        release(job)
+        release_with_outcome(job)
 
     @hookimpl(wrapper=True)
     def handle_failure(self, job: Job, exc: BaseException) -> Generator[None, Any, Any]:
         try:
             action = yield
         except BaseException:
-            release(job)  # the core records this failure as final
+            release_with_outcome(job)  # the core records this failure as final
             raise
         if action is None or not action.startswith("retried"):
-            release(job)  # finished for good (failed, killed); a retry keeps the lock
+            release_with_outcome(job)  # finished for good (failed, killed); a retry keeps the lock
         return action
 
     @hookimpl

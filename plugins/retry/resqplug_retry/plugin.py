@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from importlib import resources
 from typing import Any
 
 import resqplug
@@ -30,6 +32,18 @@ def state_key(client: resqplug.Resq, job_id: str) -> str:
     return client.keys.plugin("retry", "state", job_id)
 
 
+@functools.cache
+def fragments() -> dict[str, str]:
+    """The write fragments this plugin registers (hook ``write_scripts``)."""
+    lua = resources.files("resqplug_retry").joinpath("lua/retry_state.lua")
+    return {"retry.state": lua.read_text("utf-8")}
+
+
+def forget_state(job: Job) -> resqplug.Write:
+    key = state_key(resqplug.client_for(job), job.id)
+    return resqplug.Write("retry.state", (key,), ("", 0))
+
+
 class RetryPlugin:
     @hookimpl
     def add_hookspecs(self, pm: Any) -> None:
@@ -38,6 +52,10 @@ class RetryPlugin:
     @hookimpl
     def job_options(self) -> tuple[str, ...]:
         return OPTIONS
+
+    @hookimpl
+    def write_scripts(self) -> dict[str, str]:
+        return fragments()
 
     @hookimpl
     def job_defined(self, job_class: type) -> None:
@@ -52,8 +70,7 @@ class RetryPlugin:
         plugins = resqplug.get_plugins()
         if job.attempt > policy.limit:
             log.info("job %s exhausted its %d retries", job.id, policy.limit)
-            client = resqplug.client_for(job)
-            client.redis.delete(state_key(client, job.id))
+            job.writes.append(forget_state(job))
             plugins.call_each("retry_exhausted", job=job, exc=exc)
             return None
         delay = policy.delay_for(job.attempt, exc)
@@ -64,9 +81,8 @@ class RetryPlugin:
 
     @hookimpl
     def after_perform(self, job: Job) -> None:
-        if "retry" in job.meta:
-            client = resqplug.client_for(job)
-            client.redis.delete(state_key(client, job.id))
+        if "retry" in job.meta:  # a retried job done: rides its ack
+            job.writes.append(forget_state(job))
 
     @hookimpl
     def job_discarded(self, job: Job) -> None:
@@ -110,13 +126,17 @@ def schedule_retry(job: Job, exc: BaseException, delay: float) -> bool:
     if delay <= 0:
         written = client.push(retry) is not None
     else:
-        text = client.prepare(retry)
+        retry.due = due
+        text = client.prepare(retry, carry_writes=True)  # carried by the delayed set's add
         written = text is not None and delay_payload(client, retry, text, due)
     if written:
         record = resqplug.payload.dumps(
             {**meta["retry"], "queue": job.queue, "class": job.class_name, "at": time.time()}
         )
-        client.redis.set(state_key(client, job.id), record, ex=int(delay) + STATE_TTL_S)
+        ttl = int(delay) + STATE_TTL_S  # rides the ack of the run that failed
+        job.writes.append(
+            resqplug.Write("retry.state", (state_key(client, job.id),), (record, ttl))
+        )
         log.info(
             "retrying job %s (attempt %d) in %.2fs after %s",
             job.id,

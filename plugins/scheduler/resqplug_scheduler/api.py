@@ -38,7 +38,8 @@ class Scheduler:
         again when the job is moved to its queue). Returns the job id, or None."""
         due = epoch(when)
         job = self.client.build(target, args, queue=queue)
-        text = self.client.prepare(job)
+        job.due = due
+        text = self.client.prepare(job, carry_writes=True)  # carried by delayed.add
         if text is None:
             return None
         if not self.delayed.add(job.queue, text, due, job):

@@ -17,7 +17,15 @@ import resqplug
 from resqplug import Job, hookimpl
 from resqplug.failure import message
 
-from .store import KILL_REQUESTED, RESULT_LIMIT, StatusStore
+from .store import (
+    KILL_REQUESTS,
+    RESULT_LIMIT,
+    RUNNING,
+    RUNNING_CAP,
+    UNLESS_FINAL,
+    StatusStore,
+    fragments,
+)
 
 log = logging.getLogger("resqplug.status")
 
@@ -77,106 +85,129 @@ def result_field(job: Job, result: Any) -> str | None:
     return text
 
 
+def remember_running(job: Job) -> dict[str, Any]:
+    fields = {
+        "started_at": time.time(),
+        "attempt": job.attempt,
+        "worker": job.worker_id or f"{socket.gethostname()}:{os.getpid()}",
+    }
+    if len(RUNNING) >= RUNNING_CAP:  # only jobs that were skipped linger: drop the oldest
+        del RUNNING[next(iter(RUNNING))]
+    RUNNING[job.id] = fields
+    return fields
+
+
 class StatusPlugin:
     def __init__(self) -> None:
-        self._seen: tuple[bytes, str] | None = None
+        self._seen: tuple[bytes, str, int] | None = None
         self._signalled: str | None = None
+        self._shown: str | None = None
+        self.kill_requests = KILL_REQUESTS
+
+    @hookimpl
+    def write_scripts(self) -> dict[str, str]:
+        return fragments()
 
     @hookimpl(trylast=True)
     def before_enqueue(self, job: Job) -> None:
-        # Written before the job exists in its queue, so a fast worker's
-        # "working" can never be overwritten by a late "queued".
-        # The old state is kept on the job, to put back if the write is refused.
-        job.status_before = store_for(job).set(  # type: ignore[attr-defined]
-            job.id,
-            "queued",
-            **{"class": job.class_name},
-            queue=job.queue,
-            args=args_field(job.args),
-            enqueued_at=job.enqueued_at,
-            attempt=job.attempt,
-        )
+        # Rides the script that writes the job (to its queue, or to a delayed
+        # set when it has a due time): written with the job, or not at all.
+        fields = {
+            "class": job.class_name,
+            "queue": job.queue,
+            "args": args_field(job.args),
+            "enqueued_at": job.enqueued_at,
+            "attempt": job.attempt,
+            "due": job.due,
+        }
+        state = "queued" if job.due is None else "scheduled"
+        job.writes.append(store_for(job).write(job.id, state, fields))
 
     @hookimpl
     def enqueue_refused(self, job: Job) -> None:
-        """Nothing was written (a duplicate): undo the "queued" we wrote."""
-        before = getattr(job, "status_before", None)
-        if before == "":
-            store_for(job).remove(job.id)
-        elif before:
-            store_for(job).set(job.id, before)
+        """A job written elsewhere (``prepare``: a delayed set) got its "queued"
+        before the refusal: remove it if it is still the one written for it."""
+        store = store_for(job)
+        status = store.get(job.id)
+        if status is not None and status.fields.get("enqueued_at") == job.enqueued_at:
+            store.remove(job.id)
 
     @hookimpl(optionalhook=True)
     @best_effort
     def job_scheduled(self, job: Job, due: float) -> None:
-        store_for(job).set(job.id, "scheduled", due=due)
+        if job.due is None:  # scheduled by a plugin that did not say so before enqueue
+            store_for(job).set(job.id, "scheduled", due=due)
 
     @hookimpl(optionalhook=True)
-    @best_effort
     def retry_scheduled(self, job: Job, exc: BaseException, delay: float) -> None:
         if delay <= 0:
             return  # already queued again (its "queued" was written on enqueue)
-        store_for(job).set(
-            job.id,
-            "retrying",
-            attempt=job.attempt,
-            exception=type(exc).__name__,
-            error=message(exc)[:1000],
-            due=time.time() + delay,
-        )
+        fields = {
+            "attempt": job.attempt,
+            "exception": type(exc).__name__,
+            "error": message(exc)[:1000],
+            "due": time.time() + delay,
+        }
+        # Rides this run's ack; skipped if the next run already ended.
+        job.writes.append(store_for(job).write(job.id, "retrying", fields, UNLESS_FINAL))
 
     @hookimpl(tryfirst=True)
-    @best_effort
     def before_perform(self, job: Job) -> None:
         store = store_for(job)
-        old = store.start(
-            job.id,
-            started_at=time.time(),
-            attempt=job.attempt,
-            worker=job.worker_id or f"{socket.gethostname()}:{os.getpid()}",
-        )
-        if old == KILL_REQUESTED:  # a final state also ends the kill request
-            store.set(job.id, "killed", finished_at=time.time())
+        try:
+            killed = self.kill_requests.requested(store, job.id)
+        except REDIS_DOWN as exc:
+            log.warning("kill requests not read: %s", exc)
+            killed = False
+        if killed:  # a final state also ends the kill request
+            job.writes.append(store.write(job.id, "killed", {"finished_at": time.time()}))
             raise resqplug.DontPerform(f"job {job.id} was killed before it started")
+        remember_running(job)
 
     @hookimpl
     @best_effort
     def job_progress(
         self, job: Job, num: float | None, total: float | None, message: str | None
     ) -> None:
-        store = store_for(job)
-        if store.kill_requested(job.id):
+        fields = {**RUNNING.get(job.id, {}), "num": num, "total": total, "message": message}
+        if not store_for(job).progress(job.id, **fields):
             raise JobKilled(f"job {job.id} was killed")
-        store.update(job.id, num=num, total=total, message=message)
 
     @hookimpl
-    @best_effort
     def after_perform(self, job: Job, result: Any) -> None:
-        store_for(job).set(
-            job.id, "completed", finished_at=time.time(), result=result_field(job, result)
-        )
+        fields = {
+            **RUNNING.pop(job.id, {}),
+            "finished_at": time.time(),
+            "result": result_field(job, result),
+        }
+        job.writes.append(store_for(job).write(job.id, "completed", fields))
 
     @hookimpl(tryfirst=True)
     def handle_failure(self, job: Job, exc: BaseException) -> str | None:
         """A job killed on request is killed, not failed, and not retried."""
         store = store_for(job)
-        if store.kill_requested(job.id) or isinstance(exc, JobKilled):
-            store.set(job.id, "killed", finished_at=time.time(), error=message(exc)[:1000])
+        if isinstance(exc, JobKilled) or store.kill_requested(job.id):
+            fields = {
+                **RUNNING.pop(job.id, {}),
+                "finished_at": time.time(),
+                "error": message(exc)[:1000],
+            }
+            job.writes.append(store.write(job.id, "killed", fields))
             return "killed"
         return None
 
     @hookimpl(wrapper=True, specname="handle_failure")
     def record_final_failure(self, job: Job, exc: BaseException) -> Generator[None, Any, Any]:
         action = yield
-        store = store_for(job)
+        running = RUNNING.pop(job.id, {})
         if action is None:
-            store.set(
-                job.id,
-                "failed",
-                finished_at=time.time(),
-                exception=type(exc).__name__,
-                error=message(exc)[:1000],
-            )
+            fields = {
+                **running,
+                "finished_at": time.time(),
+                "exception": type(exc).__name__,
+                "error": message(exc)[:1000],
+            }
+            job.writes.append(store_for(job).write(job.id, "failed", fields))
         return action
 
     @hookimpl
@@ -192,22 +223,43 @@ class StatusPlugin:
         store_for(job).set(job.id, "queued", recoveries=job.meta.get("recoveries"))
 
     @hookimpl
+    def worker_start(self, worker: Any) -> None:
+        self.kill_requests.refresh(store_for(client=worker.client))
+
+    @hookimpl
     def worker_heartbeat(self, worker: Any) -> None:
-        """Kill the job this worker runs if a kill was requested: USR1 is the
-        worker's own "kill the current job" (fork and no-fork modes)."""
-        current = worker.current
+        """Read the kill requests; say "working" for the job this worker runs
+        (once, if it runs that long), and kill it if a kill was requested: USR1
+        is the worker's own "kill the current job" (fork and no-fork modes)."""
+        store = store_for(client=worker.client)
+        self.kill_requests.refresh(store)
+        current = self._current(worker)
         if current is None:
             return
-        if self._seen is None or self._seen[0] is not current.raw:
-            try:
-                self._seen = (current.raw, str(json.loads(current.raw)["id"]))
-            except (ValueError, KeyError, TypeError, RecursionError):
-                return
-        job_id = self._seen[1]
-        if job_id != self._signalled and store_for(client=worker.client).kill_requested(job_id):
+        job_id, attempt = current
+        if job_id != self._shown:
+            self._shown = job_id
+            fields = {"started_at": worker.current_started, "attempt": attempt, "worker": worker.id}
+            store.seen_running(job_id, **fields)
+        if job_id != self._signalled and self.kill_requests.requested(store, job_id):
             log.warning("kill requested for job %s: stopping it", job_id)
             self._signalled = job_id  # once per job
             worker.kill_current(job_id)
+
+    def _current(self, worker: Any) -> tuple[str, int] | None:
+        """Id and attempt of the job the worker runs now (its payload is
+        untrusted: one that does not say is left alone)."""
+        current = worker.current
+        if current is None:
+            return None
+        if self._seen is None or self._seen[0] is not current.raw:
+            try:
+                doc = json.loads(current.raw)
+                meta = doc.get("meta") or {}
+                self._seen = (current.raw, str(doc["id"]), int(meta.get("attempt", 1)))
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+                return None
+        return self._seen[1], self._seen[2]
 
     @hookimpl
     def dashboard_pages(self) -> list[Any]:

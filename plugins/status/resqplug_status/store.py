@@ -17,6 +17,9 @@ WAITING = ("queued", "scheduled", "retrying")  # not started: a kill means it ne
 STATES = (*WAITING, "working", *FINAL)
 DEFAULT_EXPIRE_S = 86_400
 KILL_REQUESTED = "!kill"  # what start() returns when a kill was requested
+# Modes of status_set.lua (see its header).
+ALWAYS, UNLESS_KILLED, IF_WAITING, WHILE_RUNNING, UNLESS_FINAL = "0", "1", "2", "3", "4"
+KILLS_LISTED = 10_000  # more kill requests than this: asked about job by job
 RESULT_LIMIT = 64 * 1024
 _NUMBERS = (
     "created_at",
@@ -83,6 +86,17 @@ def _script(name: str) -> str:
     return resources.files("resqplug_status").joinpath(f"lua/{name}.lua").read_text("utf-8")
 
 
+def fragments() -> dict[str, str]:
+    """The write fragments this plugin registers (hook ``write_scripts``)."""
+    return {"status.set": _script("status_set")}
+
+
+# Jobs running in this process, by id: what their status says once their
+# worker reports them (a job reading its own status sees "working" at once).
+RUNNING: dict[str, dict[str, Any]] = {}
+RUNNING_CAP = 1024
+
+
 class StatusStore:
     def __init__(self, client: resqplug.Resq, expire_s: int = DEFAULT_EXPIRE_S) -> None:
         self.client = client
@@ -92,6 +106,7 @@ class StatusStore:
         self.kills = client.keys.plugin("status", "kill")
         self._set = client.redis.register_script(_script("status_set"))
         self._kill = client.redis.register_script(_script("status_kill"))
+        self._kills = client.redis.register_script(_script("status_kills"))
 
     def key(self, job_id: str) -> str:
         return self.client.keys.plugin("status", "job", job_id)
@@ -121,30 +136,63 @@ class StatusStore:
         fields: dict[str, Any],
         unless_killed: bool = False,
         only_waiting: bool = False,
+        mode: str | None = None,
     ) -> str:
+        if mode is None:
+            mode = IF_WAITING if only_waiting else UNLESS_KILLED if unless_killed else ALWAYS
+        write = self.write(job_id, state, fields, mode)
+        old = self._set(write.keys, write.args)
+        return old.decode() if isinstance(old, bytes) else str(old or "")
+
+    def write(
+        self, job_id: str, state: str, fields: dict[str, Any], mode: str = ALWAYS
+    ) -> resqplug.Write:
+        """The status change as a Write, to ride the core's script for the job
+        (``job.writes``); ``mode`` as in status_set.lua."""
         ttl = self.expire_s if state in FINAL else 0
-        mode = 2 if only_waiting else int(unless_killed)
         flat: list[Any] = []
         for name, value in fields.items():
             if value is not None:
                 flat += [name, value if isinstance(value, (str, int, float)) else json.dumps(value)]
-        old = self._set(
-            [self.key(job_id), self.index, self.state_index, self.kills],
-            [job_id, state, time.time(), ttl, self.channel(job_id), mode, *flat],
+        return resqplug.Write(
+            "status.set",
+            (self.key(job_id), self.index, self.state_index, self.kills),
+            (job_id, state, time.time(), ttl, self.channel(job_id), mode, *flat),
         )
-        return old.decode() if isinstance(old, bytes) else str(old or "")
+
+    def progress(self, job_id: str, **fields: Any) -> bool:
+        """Progress of a running job: "working" (if its worker has not said so
+        yet) with ``fields``. False, changing nothing, if its kill was
+        requested. One round trip."""
+        return self._write(job_id, "working", fields, mode=WHILE_RUNNING) != KILL_REQUESTED
+
+    def seen_running(self, job_id: str, **fields: Any) -> None:
+        """The job's worker sees it run: "working", unless it ended already."""
+        self._write(job_id, "working", fields, mode=WHILE_RUNNING)
 
     def update(self, job_id: str, **fields: Any) -> None:
-        """Set fields without changing the state (progress)."""
+        """Set fields without changing the state."""
         flat = {k: v for k, v in fields.items() if v is not None}
         if flat and self.client.redis.exists(self.key(job_id)):
             pipe = self.client.redis.pipeline(transaction=True)
             pipe.hset(self.key(job_id), mapping={**flat, "updated_at": time.time()})
             pipe.execute()
 
+    def kill_requests(self) -> frozenset[str] | None:
+        """The ids whose kill was requested, or None when there are too many
+        to hold (ask ``kill_requested`` about each job then)."""
+        ids = self._kills([self.kills], [KILLS_LISTED])
+        return None if ids is None else frozenset(i.decode("utf-8", "replace") for i in ids)
+
     def get(self, job_id: str) -> Status | None:
         raw = self.client.redis.hgetall(self.key(job_id))
-        return self._status(job_id, raw) if raw else None
+        if not raw:
+            return None
+        status = self._status(job_id, raw)
+        running = RUNNING.get(job_id)
+        if running is not None and status.status in WAITING:  # its worker has not said yet
+            return Status(job_id, "working", {**status.fields, **running})
+        return status
 
     @staticmethod
     def _status(job_id: str, raw: dict[bytes, bytes]) -> Status:
@@ -193,7 +241,39 @@ class StatusStore:
         and whether this call made the request (False: it was made before)."""
         reply = self._kill([self.key(job_id), self.kills], [job_id])
         state = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0] or "")
+        if len(reply) > 1:
+            KILL_REQUESTS.add(job_id)  # this process knows at once
         return state, len(reply) > 1 and int(reply[1]) == 1
 
     def kill_requested(self, job_id: str) -> bool:
         return bool(self.client.redis.sismember(self.kills, job_id))
+
+
+class KillRequests:
+    """This process's copy of the ids whose kill was requested, so a job can
+    be refused at its start without a round trip: refreshed by the worker's
+    heartbeat (every half second), and by the job's own process when the copy
+    is older than ``MAX_AGE_S`` (a fork child forked a while ago)."""
+
+    MAX_AGE_S = 1.0
+
+    def __init__(self) -> None:
+        self.ids: frozenset[str] | None = frozenset()
+        self.at = -1e9
+
+    def add(self, job_id: str) -> None:
+        if self.ids is not None:
+            self.ids = self.ids | {job_id}
+
+    def refresh(self, store: StatusStore) -> None:
+        self.ids, self.at = store.kill_requests(), time.monotonic()
+
+    def requested(self, store: StatusStore, job_id: str) -> bool:
+        if time.monotonic() - self.at > self.MAX_AGE_S:
+            self.refresh(store)
+        if self.ids is None:  # too many to hold: ask
+            return store.kill_requested(job_id)
+        return job_id in self.ids
+
+
+KILL_REQUESTS = KillRequests()

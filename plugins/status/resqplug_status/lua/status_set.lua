@@ -1,25 +1,36 @@
 -- status_set.lua: move a job's status to a state and set fields, atomically.
+-- Run as a script of its own, and registered as the write fragment
+-- "status.set" (it then rides the core's enqueue and ack scripts).
 -- KEYS[1] status hash of the job    KEYS[2] index of all statuses (zset)
 -- KEYS[3] prefix of per-state indexes ('<...>:index:'; the state name is appended)
 -- KEYS[4] set of ids whose kill was requested
 -- ARGV[1] job id   ARGV[2] state   ARGV[3] now (unix time)   ARGV[4] expiry seconds
 -- ('0': do not expire; a final state expires, others persist)   ARGV[5] pub/sub channel
--- ARGV[6] '1': change nothing if a kill of the job was requested (a job about
--- to start); '2': change nothing unless the job is waiting to run (queued,
--- scheduled, retrying) with no kill requested (a job removed unrun); else '0'
+-- ARGV[6] mode: '0' always; '1' change nothing if a kill of the job was
+-- requested; '2' change nothing unless the job is waiting to run (queued,
+-- scheduled, retrying) with no kill requested (a job removed unrun); '3' a
+-- running job (progress, or its worker seeing it run): nothing if a kill was
+-- requested, a waiting job becomes ARGV[2], a job in state ARGV[2] only gets
+-- the fields, any other state is left alone; '4' change nothing if the state
+-- is final (a late write after a newer run ended)
 -- ARGV[7..] field, value pairs to set
 -- Index scores are update times. On a final state the kill request ends, and
 -- ids of this final state older than the expiry (their hashes have expired)
 -- leave the indexes; statuses that are not final are never pruned.
--- Returns the previous state ('' if none), or '!kill' if ARGV[6] is '1' and
--- a kill was requested (the job must not start; the caller records it killed),
--- or '!busy' if ARGV[6] is '2' and the job was not waiting (nothing changed).
+-- Returns the previous state ('' if none); '!kill' if the mode is '1' or '3'
+-- and a kill was requested (the job must not start, or must stop); '!busy' if
+-- the mode refused the change (nothing changed).
+local mode = ARGV[6]
 local killed = redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 1
-if ARGV[6] == '1' and killed then
+if killed and (mode == '1' or mode == '3') then
   return '!kill'
 end
 local old = redis.call('HGET', KEYS[1], 'status') or ''
-if ARGV[6] == '2' and (killed or (old ~= 'queued' and old ~= 'scheduled' and old ~= 'retrying')) then
+local waiting = old == 'queued' or old == 'scheduled' or old == 'retrying'
+local final = old == 'completed' or old == 'failed' or old == 'killed'
+if (mode == '2' and (killed or not waiting))
+    or (mode == '3' and not waiting and old ~= ARGV[2])
+    or (mode == '4' and final) then
   return '!busy'
 end
 if old ~= '' and old ~= ARGV[2] then redis.call('ZREM', KEYS[3] .. old, ARGV[1]) end
@@ -32,15 +43,15 @@ redis.call('ZADD', KEYS[3] .. ARGV[2], ARGV[3], ARGV[1])
 local ttl = tonumber(ARGV[4])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
-  redis.call('SREM', KEYS[4], ARGV[1])
+  if killed then redis.call('SREM', KEYS[4], ARGV[1]) end
   local horizon = tonumber(ARGV[3]) - ttl
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[3] .. ARGV[2], '-inf', horizon, 'LIMIT', 0, 1000)
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[3] .. ARGV[2], '-inf', horizon, 'LIMIT', 0, 100)
   for _, id in ipairs(expired) do
     redis.call('ZREM', KEYS[3] .. ARGV[2], id)
     redis.call('ZREM', KEYS[2], id)
   end
-else
+elseif old ~= '' then
   redis.call('PERSIST', KEYS[1])
 end
-redis.call('PUBLISH', ARGV[5], ARGV[2])
+if ttl > 0 then redis.call('PUBLISH', ARGV[5], ARGV[2]) end  -- for wait()
 return old

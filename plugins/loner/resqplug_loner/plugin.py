@@ -8,7 +8,8 @@ from collections.abc import Generator
 from typing import Any
 
 import resqplug
-from resqplug import DontPerform, EnqueueGuard, Job, hookimpl
+from resqplug import DontPerform, EnqueueGuard, Job
+from resqplug.ext import JobOption, hookimpl, job_class_of
 
 from . import hookspecs
 from .identity import (
@@ -60,7 +61,7 @@ class LonerPlugin:
         pm.add_hookspecs(hookspecs)
 
     @hookimpl
-    def job_options(self) -> tuple[str, ...]:
+    def job_options(self) -> tuple[JobOption, ...]:
         return OPTIONS
 
     @hookimpl
@@ -129,8 +130,6 @@ class LonerPlugin:
 
 def holder(target: Any, *args: Any) -> str | None:
     """The id of the job holding the identity of ``target(*args)``, or None."""
-    from resqplug.job import job_class_of
-
     client = resqplug.default_client()
     probe = job_class_of(target)(list(args))
     value = client.redis.get(lock_key(client, probe))

@@ -7,10 +7,9 @@ import time
 from typing import Any
 
 import resqplug
-from resqplug import Job, hookimpl
-from resqplug.delayed import DelayedSet
-from resqplug.failure import job_payload, message
-from resqplug.runner import any_job
+from resqplug import Job
+from resqplug.ext import DelayedSet, JobOption, any_job, dumps, hookimpl, job_payload
+from resqplug.ext import error_message as message
 
 from . import hookspecs
 from .policy import OPTIONS, Policy, read_policy
@@ -36,7 +35,7 @@ class RetryPlugin:
         pm.add_hookspecs(hookspecs)
 
     @hookimpl
-    def job_options(self) -> tuple[str, ...]:
+    def job_options(self) -> tuple[JobOption, ...]:
         return OPTIONS
 
     @hookimpl
@@ -113,7 +112,7 @@ def schedule_retry(job: Job, exc: BaseException, delay: float) -> bool:
         text = client.prepare(retry)
         written = text is not None and delay_payload(client, retry, text, due)
     if written:
-        record = resqplug.payload.dumps(
+        record = dumps(
             {**meta["retry"], "queue": job.queue, "class": job.class_name, "at": time.time()}
         )
         client.redis.set(state_key(client, job.id), record, ex=int(delay) + STATE_TTL_S)

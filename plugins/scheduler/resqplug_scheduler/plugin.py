@@ -8,8 +8,7 @@ from typing import Any
 
 import click
 
-from resqplug import hookimpl
-from resqplug.delayed import DelayedSet
+from resqplug.ext import DelayedSet, hookimpl
 
 from . import hookspecs
 from .api import OWNER

@@ -6,7 +6,7 @@ import json
 import time
 
 import resqplug
-from resqplug.runner import any_job
+from resqplug.ext import any_job
 
 from .store import WAITING, Status, StatusStore
 

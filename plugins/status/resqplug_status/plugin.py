@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 import redis.exceptions as rex
 
 import resqplug
-from resqplug import Job, hookimpl
-from resqplug.failure import message
+from resqplug import Job
+from resqplug.ext import dumps, hookimpl
+from resqplug.ext import error_message as message
 
 from .store import KILL_REQUESTED, RESULT_LIMIT, StatusStore
 
@@ -61,7 +62,7 @@ def store_for(job: Job | None = None, client: resqplug.Resq | None = None) -> St
 
 
 def args_field(args: list[Any]) -> str:
-    text = resqplug.payload.dumps(args)
+    text = dumps(args)
     return text if len(text) <= 2048 else json.dumps({"truncated": True, "size": len(text)})
 
 
@@ -69,7 +70,7 @@ def result_field(job: Job, result: Any) -> str | None:
     if not getattr(type(job), "status_store_result", True) or result is None:
         return None
     try:
-        text = resqplug.payload.dumps(result)
+        text = dumps(result)
     except Exception:  # not JSON, circular, too deep: the job still succeeded
         return json.dumps({"unserialisable": type(result).__name__})
     if len(text) > RESULT_LIMIT:

@@ -12,6 +12,7 @@ from resqplug import DontPerform, EnqueueGuard, Job
 from resqplug.ext import JobOption, hookimpl, job_class_of
 
 from . import hookspecs
+from .demo_part import LonerDemo
 from .identity import (
     META,
     OPTIONS,
@@ -55,7 +56,7 @@ def release_discarded(job: Job) -> None:
         client.scripts.lock_release([key], [job.id])
 
 
-class LonerPlugin:
+class LonerPlugin(LonerDemo):
     @hookimpl
     def add_hookspecs(self, pm: Any) -> None:
         pm.add_hookspecs(hookspecs)

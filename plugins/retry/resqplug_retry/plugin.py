@@ -12,6 +12,7 @@ from resqplug.ext import DelayedSet, JobOption, any_job, dumps, hookimpl, job_pa
 from resqplug.ext import error_message as message
 
 from . import hookspecs
+from .demo_part import RetryDemo
 from .policy import OPTIONS, Policy, read_policy
 
 log = logging.getLogger("resqplug.retry")
@@ -29,7 +30,7 @@ def state_key(client: resqplug.Resq, job_id: str) -> str:
     return client.keys.plugin("retry", "state", job_id)
 
 
-class RetryPlugin:
+class RetryPlugin(RetryDemo):
     @hookimpl
     def add_hookspecs(self, pm: Any) -> None:
         pm.add_hookspecs(hookspecs)

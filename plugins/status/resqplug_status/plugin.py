@@ -18,6 +18,7 @@ from resqplug import Job
 from resqplug.ext import dumps, hookimpl
 from resqplug.ext import error_message as message
 
+from .demo_part import StatusDemo
 from .store import KILL_REQUESTED, RESULT_LIMIT, StatusStore
 
 log = logging.getLogger("resqplug.status")
@@ -78,7 +79,7 @@ def result_field(job: Job, result: Any) -> str | None:
     return text
 
 
-class StatusPlugin:
+class StatusPlugin(StatusDemo):
     def __init__(self) -> None:
         self._seen: tuple[bytes, str] | None = None
         self._signalled: str | None = None

@@ -26,7 +26,7 @@ from .job import Job
 
 log = logging.getLogger("resqplug.options")
 
-TYPO_CUTOFF = 0.8  # difflib ratio above which an unknown name is taken for a typo
+TYPO_CUTOFF = 0.85  # difflib ratio from which an unknown name is taken for a typo
 
 # Set on each job instance in Job.__init__ (not visible on the class).
 _JOB_INSTANCE_ATTRIBUTES = frozenset(

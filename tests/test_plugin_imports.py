@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import pkgutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,3 +116,59 @@ def test_the_walk_catches_each_kind_of_core_import():
         "probe.py:7: imports resqplug.cli.work",
         "probe.py:8: uses resqplug.payload",
     ]
+
+
+def absolute_imports(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, absolute dotted name) of each module or name a core module imports."""
+    package = list(path.relative_to(ROOT).parent.parts)
+    tree = ast.parse(path.read_text("utf-8"), str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            yield node.lineno, module
+            for alias in node.names:
+                yield node.lineno, f"{module}.{alias.name}"
+
+
+def test_the_core_never_imports_ext():
+    """ext imports the core, so a core module importing it would be a cycle."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line}"
+        for path in sorted((ROOT / "resqplug").rglob("*.py"))
+        if path != ROOT / "resqplug" / "ext.py"
+        for line, name in absolute_imports(path)
+        if name == "resqplug.ext" or name.startswith("resqplug.ext.")
+    ]
+    assert found == []
+    probe = ROOT / "resqplug" / "cli" / "demo.py"  # from ..plugins import get_plugins
+    assert any(name == "resqplug.plugins.get_plugins" for _, name in absolute_imports(probe))
+
+
+def test_ext_loads_the_dashboard_cli_and_redis_only_when_asked():
+    code = (
+        "import sys, resqplug.ext as ext\n"
+        "heavy = ('redis', 'click', 'resqplug.web', 'resqplug.cli', 'resqplug.client')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "for name in ext.__all__: getattr(ext, name)\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    before, after = result.stdout.splitlines()
+    assert before == "[]"
+    assert after == str(
+        sorted(("redis", "click", "resqplug.web", "resqplug.cli", "resqplug.client"))
+    )
+
+
+def test_every_name_ext_exports_is_documented_in_its_docstring():
+    import resqplug.ext as ext
+
+    doc = ext.__doc__ or ""
+    missing = [n for n in ext.__all__ if f"``{n}``" not in doc and n[0].islower()]
+    assert missing == []

@@ -11,10 +11,17 @@ from typing import Any
 from .errors import StopRun
 from .hookspecs import hookimpl
 from .job import Job
+from .options import JobOption
 
 log = logging.getLogger("resqplug.jobs")
 
-CORE_OPTIONS = ("queue", "name", "timeout", "abstract")
+# Checked where they are used (queue names at enqueue, names at definition).
+CORE_OPTIONS = (
+    JobOption("queue", "default", doc="the queue the job is enqueued on"),
+    JobOption("name", None, doc="the registry name (default: the class name); this class only"),
+    JobOption("timeout", None, doc="seconds a run may take (None: the worker's job timeout)"),
+    JobOption("abstract", False, doc="do not register this class; this class only"),
+)
 _JOB_HOOKS = (
     "before_enqueue",
     "after_enqueue",
@@ -91,5 +98,5 @@ class CorePlugin:
                 log.exception("%s.%s failed", job.class_name, method.__name__)
 
     @hookimpl
-    def job_options(self) -> tuple[str, ...]:
+    def job_options(self) -> tuple[JobOption, ...]:
         return CORE_OPTIONS

@@ -331,6 +331,17 @@ class Resq:
             discard.announce(self, [raw], discard.queued_job(queue), "removed")
         return removed
 
+    def cancel(self, job_id: str, *, announced: bool = False) -> None:
+        """Cancel a job that has not started: the worker that takes it drops
+        it unrun, and ``job_discarded`` fires then (reason ``"cancelled"``),
+        unless ``announced``: the caller fired it already. A job a worker has
+        taken already is not stopped (the status plugin's kill stops a
+        running one). An id leaves the set when a worker takes or finishes
+        that job; an unknown one stays, harmless."""
+        payload_mod.validate_job_id(job_id)
+        with translated(self.url):
+            self.redis.sadd(self.keys.cancelled, f"!{job_id}" if announced else job_id)
+
     def queues(self) -> list[str]:
         with translated(self.url):
             names = self.redis.smembers(self.keys.queues)

@@ -1,4 +1,8 @@
-"""The jobs of ``resqplug demo``: a small, realistic mixed workload."""
+"""The jobs of ``resqplug demo``: a small, realistic mixed workload, and the
+jobs each installed plugin adds to it (its ``demo_jobs`` hook).
+
+The plugins' jobs are collected when this module is imported: the demo's
+workers import it as their ``--app``, so they know those classes too."""
 
 from __future__ import annotations
 
@@ -7,11 +11,9 @@ import random
 import time
 
 import resqplug
-from resqplug.plugins import get_plugins
 
-# The demo shows the plugins that are installed; a job option of a missing
-# plugin would be refused, so options are set only when their plugin loaded.
-LOADED = set(get_plugins().names())
+from .demo_parts import DemoJobs
+from .plugins import get_plugins
 
 
 class SendWelcomeEmail(resqplug.Job):
@@ -40,8 +42,6 @@ class ChargeCard(resqplug.Job):
     """Calls a flaky payment API: every 7th order times out (once)."""
 
     queue = "payments"
-    if "retry" in LOADED:
-        retry_exceptions = {PaymentAPITimeout: 0.5}
 
     def perform(self, order_id: int, cents: int) -> str:
         time.sleep(0.002)
@@ -60,11 +60,9 @@ class ImportPartnerFeed(resqplug.Job):
 
 
 class RebuildReport(resqplug.Job):
-    """Slow, and pointless to run twice at once: unique when loner is installed."""
+    """Slow, and reports its progress."""
 
     queue = "reports"
-    if "loner" in LOADED:
-        unique = True
 
     def perform(self, report_id: int) -> dict[str, int]:
         for step in range(1, 5):
@@ -83,3 +81,38 @@ def workload() -> list[tuple[type[resqplug.Job], list[tuple[object, ...]]]]:
 
 
 QUEUES = "payments,reports,mail,images,imports"
+
+
+def plugin_jobs() -> list[DemoJobs]:
+    """What the installed plugins add, in the order they were registered."""
+    found: list[DemoJobs] = []
+    for part in reversed(get_plugins().hook.demo_jobs()):
+        found.extend(part or ())
+    return found
+
+
+PLUGIN_JOBS = plugin_jobs()
+
+
+def plan() -> list[DemoJobs]:
+    """The workload to enqueue: the core's, where a plugin's job that replaces
+    a core one takes its place (with the core one's args unless it has its
+    own), then the plugins' other jobs."""
+    stand_ins = {p.replaces: p for p in PLUGIN_JOBS if p.replaces}
+    out: list[DemoJobs] = []
+    for job_class, args in workload():
+        stand_in = stand_ins.get(job_class.__name__)
+        if stand_in is None:
+            out.append(DemoJobs(job_class, args))
+        else:
+            out.append(DemoJobs(stand_in.job_class, stand_in.args or args))
+    return out + [p for p in PLUGIN_JOBS if not p.replaces and p.args]
+
+
+def queues() -> str:
+    """The queues the demo's workers take, the plugins' own last."""
+    names = QUEUES.split(",")
+    for part in PLUGIN_JOBS:
+        if part.job_class.queue not in names:
+            names.append(part.job_class.queue)
+    return ",".join(names)

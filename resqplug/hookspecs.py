@@ -26,6 +26,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from .client import Resq
     from .job import Job
 
 hookspec = pluggy.HookspecMarker("resqplug")
@@ -274,9 +275,58 @@ def write_scripts() -> Any:
 
 @hookspec
 def job_options() -> Any:
-    """Return the names of job-class options this plugin owns (an iterable of
-    str). A job class that sets a known option no loaded plugin owns is refused
-    with an error naming the plugin to install."""
+    """Declare the job-class options this plugin reads: return an iterable of
+    :class:`resqplug.ext.JobOption` (name, default, type or validator, doc;
+    plain names are accepted too).
+
+    Called once per plugin set, in any process that enqueues or loads a job
+    (the first check of a job class), and again after a plugin is registered
+    or removed. The core declares its own (``queue``, ``name``, ``timeout``,
+    ``abstract``) the same way and holds no plugin's names.
+
+    Each job class is checked at its first enqueue and first load in a worker:
+    a lowercase, public, non-callable, non-descriptor attribute of the class
+    or a base (not ``Job``'s own) that no plugin declares is logged once per
+    class as having no effect here (the job still enqueues and runs: the
+    plugin may be installed elsewhere); one close to a declared name is an
+    ``UnknownOptionError`` with the close name and its plugin; a declared
+    option whose value its ``type``/``validate`` refuses is a ``ConfigError``.
+    """
+
+
+# --- the demo: in ``resqplug demo`` and its workers ---------------------------------
+
+
+@hookspec
+def demo_jobs() -> Any:
+    """The plugin's job classes for ``resqplug demo``: an iterable of
+    :class:`resqplug.ext.DemoJobs` (a job class, the args of each job to
+    enqueue, and optionally the core demo job it stands in for, by name).
+
+    Called when ``resqplug.demo_jobs`` is imported: in the demo process and
+    in each demo worker (their ``--app``), so the classes are registered
+    wherever the jobs run. Define them in a module this call imports, never
+    at plugin load: their names would then be taken in every application.
+    """
+
+
+@hookspec
+def demo_showcase(client: Resq) -> Any:
+    """After the demo enqueued its workload on ``client``: enqueue what shows
+    this plugin at work and return the lines (str) to print about it."""
+
+
+@hookspec
+def demo_pending(client: Resq) -> Any:
+    """How many jobs this plugin still holds back on ``client`` (delayed,
+    scheduled, waiting for a retry), so the demo waits for them before it
+    summarises. Called about ten times a second while the demo runs."""
+
+
+@hookspec
+def demo_summary(client: Resq) -> Any:
+    """After the demo's workers stopped: lines (str) saying what this plugin
+    did, printed under the demo's own summary."""
 
 
 @hookspec(historic=True)

@@ -42,6 +42,8 @@ class Keys:
         self.failed_index = own + "failed:index"
         self.reaper_lock = own + "reaper:lock"
         self.leases = own + "leases"
+        # Ids of jobs cancelled before they run: dropped when a worker takes them.
+        self.cancelled = own + "cancelled"
 
     def queue(self, name: str) -> str:
         return f"{self.prefix}queue:{name}"

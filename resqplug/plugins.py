@@ -12,8 +12,8 @@ from typing import Any
 
 import pluggy
 
-from . import hookspecs
-from .errors import ConfigError, StopRun, UnknownOptionError
+from . import hookspecs, options
+from .errors import ConfigError, StopRun
 from .errors import ConnectionError as ResqplugConnectionError
 from .writes import check_fragments
 
@@ -34,22 +34,6 @@ def redis_down(exc: BaseException) -> bool:
 ENTRY_POINT_GROUP = "resqplug"
 DISABLE_ENV = "RESQPLUG_DISABLE_PLUGINS"
 
-# Options of the plugins we publish, so a job that uses one without the plugin
-# installed gets told which distribution to install (instead of being ignored).
-KNOWN_PLUGIN_OPTIONS: dict[str, tuple[str, ...]] = {
-    "retry": (
-        "retry_exceptions",
-        "retry_limit",
-        "retry_delay",
-        "retry_backoff",
-        "retry_jitter",
-        "fatal_exceptions",
-        "retry_criteria",
-        "retry_record_failures",
-    ),
-    "loner": ("unique", "unique_for", "unique_key", "unique_scope"),
-}
-
 
 class Plugins:
     """A pluggy PluginManager plus what resqplug adds around it."""
@@ -62,6 +46,7 @@ class Plugins:
         self.hook = self.pm.hook
         self._lock = threading.RLock()
         self._options_ok: dict[type, bool] = {}
+        self._declared: dict[str, options.Declared] | None = None
         self._impls: dict[str, list[Any]] = {}
         self._perform_hooks: Any = None
         self._fragments: dict[str, str] | None = None
@@ -101,6 +86,7 @@ class Plugins:
 
     def _forget(self) -> None:
         self._options_ok.clear()
+        self._declared = None
         self._impls.clear()
         self._perform_hooks = None
         self._fragments = None
@@ -189,28 +175,32 @@ class Plugins:
                 rows.append((name, "(registered in code)", str(version)))
         return rows
 
+    def declared_options(self) -> dict[str, options.Declared]:
+        """Every job option the loaded plugins declare in ``job_options()``,
+        by name, with the declaring plugin. Cached until plugins change."""
+        declared = self._declared
+        if declared is None:
+            impls = reversed(self.hook.job_options.get_hookimpls())  # registration order
+            declared = options.collect((i.plugin_name, i.function()) for i in impls)
+            self._declared = declared
+        return declared
+
     def owned_options(self) -> set[str]:
-        owned: set[str] = set()
-        for names in self.hook.job_options():
-            owned.update(names or ())
-        return owned
+        """The names of the declared job options."""
+        return set(self.declared_options())
 
     def check_job_options(self, job_class: type) -> None:
-        """Raise UnknownOptionError if ``job_class`` sets a plugin option that no
-        loaded plugin owns. Cached per class until plugins change."""
+        """Check ``job_class``'s options against the declared ones (the rule is
+        in resqplug.options): ``UnknownOptionError`` for a likely typo of a
+        declared name, a warning (once per class) for an option no loaded
+        plugin declares. Cached per class until plugins change: after the first
+        call, one dict lookup (it runs at every enqueue and job load)."""
         if self._options_ok.get(job_class):
             return
-        owned = self.owned_options()
-        for plugin, options in KNOWN_PLUGIN_OPTIONS.items():
-            for option in options:
-                if option not in owned and hasattr(job_class, option):
-                    raise UnknownOptionError(
-                        f"job {job_class.__qualname__} sets {option!r}, an option of the "
-                        f"'{plugin}' plugin, which is not loaded: "
-                        f"pip install resqplug-{plugin}"
-                        + (f" (it is disabled by {DISABLE_ENV})" if plugin in self.disabled else "")
-                    )
-        self._options_ok[job_class] = True
+        with self._lock:
+            if not self._options_ok.get(job_class):  # another thread may have checked it
+                options.check_class(job_class, self.declared_options())
+                self._options_ok[job_class] = True
 
     def _plain_impls(self, hook_name: str) -> list[Any]:
         """Non-wrapper implementations in call order, cached until plugins change."""

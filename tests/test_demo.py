@@ -25,8 +25,17 @@ WORKLOAD = sum(len(args) for _, args in demo_jobs.workload())
 CORE_TOTAL = WORKLOAD + 1  # + one RebuildReport
 CHARGE_FAILURES = sum(1 for n in range(1, 57) if n % 7 == 0)  # every 7th order, first attempt
 FEED_FAILURES = 3
-CORE_ONLY = {"RESQPLUG_DISABLE_PLUGINS": "cleaner,loner,retry,scheduler,status"}
+PLUGINS = ("cleaner", "loner", "retry", "scheduler", "status")
+CORE_ONLY = {"RESQPLUG_DISABLE_PLUGINS": ",".join(PLUGINS)}
 DEMO_NS = "resqplug-demo"
+# Each plugin's part of the demo: the runs it adds, and a line it prints.
+PARTS = {
+    "cleaner": (0, r"^  failed jobs by exception: .* \(cleaner: resqplug cleaner stats\)$"),
+    "loner": (1, r"^  enqueued RefreshSearchIndex\(7\) twice: [0-9a-f]{32}, then None - dup"),
+    "retry": (CHARGE_FAILURES, r"^  ChargeCard timeouts were retried after 0.5 s and succeeded"),
+    "scheduler": (1, r"^  scheduled    1 x SendReminder to run in 1 s \(scheduler\)$"),
+    "status": (1, r"^  status of ExportInvoices [0-9a-f]{32}: completed, 100.0% , result \{"),
+}
 
 
 def run(
@@ -117,6 +126,16 @@ def test_demo_on_the_embedded_server_with_nothing_configured(xdg):
     assert re.search(rf"processed {CORE_TOTAL}\s+failed 11\s+workers 0\s+pending 0", info.stdout)
 
 
+def check_plugin_parts(out: str, loaded: set[str]) -> None:
+    """Each loaded plugin's part shows (its line, its runs); no other's does."""
+    expected = CORE_TOTAL + sum(PARTS[name][0] for name in loaded & set(PARTS))
+    failed = FEED_FAILURES + CHARGE_FAILURES * ("retry" not in loaded)
+    assert re.search(rf"^ran {expected} jobs in .*; failed {failed}$", out, re.M), out
+    for name, (_, line) in PARTS.items():
+        assert bool(re.search(line, out, re.M)) == (name in loaded), (name, out)
+    assert ("ChargeCard: PaymentAPITimeout" in out) == ("retry" not in loaded)
+
+
 def test_demo_shows_the_installed_plugins_at_work(xdg):
     result, elapsed = run(resqplug("demo"), {"XDG_DATA_HOME": str(xdg)})
     assert result.returncode == 0, result.stdout + result.stderr
@@ -125,20 +144,31 @@ def test_demo_shows_the_installed_plugins_at_work(xdg):
     [plugins_line] = [x for x in out.splitlines() if x.startswith("plugins: ")]
     loaded = set(plugins_line[len("plugins: ") :].split(", "))
     assert "core" in loaded
-    expected = CORE_TOTAL + ("scheduler" in loaded) + CHARGE_FAILURES * ("retry" in loaded)
+    check_plugin_parts(out, loaded)
     failed = FEED_FAILURES + CHARGE_FAILURES * ("retry" not in loaded)
-    assert re.search(rf"^ran {expected} jobs in .*; failed {failed}$", out, re.M), out
-    if "retry" in loaded:
-        assert "ChargeCard: PaymentAPITimeout" not in out
-        assert "(retry)" in out
-    if "scheduler" in loaded:
-        assert "scheduled    1 x SendWelcomeEmail" in out
-    if "loner" in loaded:
-        assert re.search(r"RebuildReport\(42\) twice: [0-9a-f]{32}, then None", out), out
-    if "status" in loaded:
-        assert re.search(r"status of RebuildReport [0-9a-f]{32}: completed, 100", out), out
     listed, _ = run(suggested(out, "failed list"), {})
     assert len(listed.stdout.splitlines()) == failed, listed.stdout + listed.stderr
+
+
+def test_demo_with_every_plugin_disabled_shows_no_plugin_part(xdg):
+    result, elapsed = run(resqplug("demo"), {"XDG_DATA_HOME": str(xdg), **CORE_ONLY})
+    check_core_summary(result, elapsed)
+    check_plugin_parts(result.stdout, {"core"})
+    assert "(cleaner" not in result.stdout and "(status)" not in result.stdout
+
+
+@pytest.mark.parametrize("plugin", PLUGINS)
+def test_demo_with_one_plugin_shows_that_plugins_part_alone(xdg, plugin):
+    others = ",".join(p for p in PLUGINS if p != plugin)
+    demo_env = {"XDG_DATA_HOME": str(xdg), "RESQPLUG_DISABLE_PLUGINS": others}
+    result, elapsed = run(resqplug("demo"), demo_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert elapsed < 60
+    assert f"plugins: core, {plugin}\n" in result.stdout or (
+        f"plugins: {plugin}, core\n" in result.stdout
+    )
+    check_plugin_parts(result.stdout, {"core", plugin})
+    assert "Traceback" not in result.stderr
 
 
 def test_demo_can_run_again_from_a_clean_slate(xdg):

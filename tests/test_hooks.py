@@ -8,6 +8,7 @@ import logging
 import pytest
 
 import resqplug
+from resqplug.ext import JobOption
 from resqplug.plugins import Plugins
 from resqplug.testing import drain
 
@@ -526,10 +527,61 @@ class HooksWantsRetry(resqplug.Job):
         pass
 
 
+class HooksRetryTypo(resqplug.Job):
+    name = "test_hooks.RetryTypo"
+    queue = "q"
+    retry_limits = 3
+
+
+class HooksQueueTypo(resqplug.Job):
+    name = "test_hooks.QueueTypo"
+    queues = "q"
+
+
+class HooksNoOptions(resqplug.Job):
+    """Core attributes and attributes that are not options: no warning."""
+
+    name = "test_hooks.NoOptions"
+    queue = "q"
+    timeout = 5
+    MAX_ITEMS = 10  # a constant
+    _cache: dict[str, int] = {}  # private
+
+    @property
+    def label(self) -> str:
+        return "x"
+
+    @classmethod
+    def build(cls) -> None:
+        pass
+
+    @staticmethod
+    def helper() -> None:
+        pass
+
+    def on_failure_notify(self, exc: BaseException) -> None:
+        pass
+
+    def perform(self):
+        pass
+
+
+class HooksSubclassOfOptions(HooksWantsRetry):
+    """An option set on a user base class counts for its subclasses too."""
+
+    name = "test_hooks.SubclassOfOptions"
+
+
 class OwnsRetryLimit:
     @resqplug.hookimpl
     def job_options(self):
-        return ("retry_limit",)
+        return ("retry_limit",)  # plain names: plugins written before JobOption
+
+
+class DeclaresTypedBudget:
+    @resqplug.hookimpl
+    def job_options(self):
+        return [JobOption("budget_cents", 100, int, "what a run may spend")]
 
 
 @pytest.fixture
@@ -538,33 +590,89 @@ def bare_resq(redis_url, namespace):
     return resqplug.Resq(redis_url, namespace, plugins=Plugins(load_entry_points=False))
 
 
-def test_unknown_job_option_is_refused_naming_the_plugin(bare_resq):
+def option_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "resqplug.options"]
+
+
+def test_option_no_loaded_plugin_declares_warns_once_per_class_and_enqueues(bare_resq, caplog):
+    caplog.set_level(logging.WARNING, logger="resqplug.options")
+    assert bare_resq.enqueue(HooksWantsRetry) is not None
+    assert bare_resq.enqueue(HooksWantsRetry) is not None
+    assert bare_resq.enqueue(HooksSubclassOfOptions) is not None
+    assert bare_resq.size("q") == 3
+    assert option_warnings(caplog) == [
+        "job HooksWantsRetry sets 'retry_limit', which no installed plugin declares: "
+        "it has no effect here",
+        "job HooksSubclassOfOptions sets 'retry_limit', which no installed plugin declares: "
+        "it has no effect here",
+    ]
+
+
+def test_job_with_an_undeclared_option_runs_in_a_worker(bare_resq, caplog):
+    bare_resq.enqueue(HooksWantsRetry)
+    assert drain(bare_resq, "q") == 1
+    assert bare_resq.failures.count() == 0
+    assert bare_resq.stats()["processed"] == 1
+
+
+def test_core_attributes_and_non_options_never_warn(bare_resq, caplog):
+    caplog.set_level(logging.WARNING, logger="resqplug.options")
+    assert bare_resq.enqueue(HooksNoOptions) is not None
+    assert option_warnings(caplog) == []
+
+
+def test_typo_of_a_declared_option_is_refused_naming_the_close_name(bare_resq):
+    bare_resq.plugins.register(OwnsRetryLimit(), name="owns-retry")
     with pytest.raises(resqplug.UnknownOptionError) as info:
-        bare_resq.enqueue(HooksWantsRetry)
-    message = str(info.value)
-    assert "retry_limit" in message
-    assert "'retry'" in message
-    assert "pip install resqplug-retry" in message
+        bare_resq.enqueue(HooksRetryTypo)
+    assert str(info.value) == (
+        "job HooksRetryTypo sets 'retry_limits', which no installed plugin declares: "
+        "did you mean 'retry_limit' (plugin owns-retry)?"
+    )
     assert bare_resq.queues() == []
+
+
+def test_typo_of_a_core_option_is_refused(bare_resq):
+    with pytest.raises(resqplug.UnknownOptionError, match=r"did you mean 'queue' \(plugin core\)"):
+        bare_resq.enqueue(HooksQueueTypo)
 
 
 def test_unknown_job_option_is_a_config_error():
     assert issubclass(resqplug.UnknownOptionError, resqplug.ConfigError)
 
 
-def test_job_option_accepted_once_a_plugin_owns_it(bare_resq):
-    with pytest.raises(resqplug.UnknownOptionError):
-        bare_resq.enqueue(HooksWantsRetry)
+def test_declared_option_is_quiet_until_its_plugin_goes(bare_resq, caplog):
+    caplog.set_level(logging.WARNING, logger="resqplug.options")
     bare_resq.plugins.register(OwnsRetryLimit(), name="owns-retry")
+    assert bare_resq.plugins.declared_options()["retry_limit"].plugin == "owns-retry"
     assert bare_resq.enqueue(HooksWantsRetry) is not None
+    assert option_warnings(caplog) == []
     bare_resq.plugins.unregister("owns-retry")
-    with pytest.raises(resqplug.UnknownOptionError):
-        bare_resq.enqueue(HooksWantsRetry)
+    assert bare_resq.enqueue(HooksWantsRetry) is not None
+    assert len(option_warnings(caplog)) == 1
 
 
-def test_job_option_via_default_plugins(resq):
+def test_a_declared_type_refuses_another_type(bare_resq):
+    bare_resq.plugins.register(DeclaresTypedBudget(), name="budget")
+    declared = bare_resq.plugins.declared_options()["budget_cents"].option
+    assert (declared.default, declared.doc) == (100, "what a run may spend")
+    attrs = {"name": "test_hooks.WrongType", "queue": "q", "budget_cents": "3"}
+    wrong = type("WrongType", (resqplug.Job,), attrs)
+    with pytest.raises(
+        resqplug.ConfigError, match=r"'budget_cents' \(plugin budget\) to '3': expected int"
+    ):
+        bare_resq.enqueue(wrong)
+    right = type(
+        "RightType", (resqplug.Job,), {**attrs, "name": "test_hooks.RightType", "budget_cents": 3}
+    )
+    assert bare_resq.enqueue(right) is not None
+
+
+def test_job_option_via_default_plugins(resq, caplog):
+    caplog.set_level(logging.WARNING, logger="resqplug.options")
     resqplug.register(OwnsRetryLimit(), name="owns-retry")
     assert resq.enqueue(HooksWantsRetry) is not None
+    assert option_warnings(caplog) == []
 
 
 # --- plugin-defined hooks ---------------------------------------------------------------

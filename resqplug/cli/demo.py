@@ -8,13 +8,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from typing import Any
 
 import click
 
 from ..client import Resq
 from ..config import settings
 from ..connection import redact
+from ..plugins import get_plugins
 from . import cli
 
 DEMO_NAMESPACE = "resqplug-demo"
@@ -47,33 +47,20 @@ def start_workers(c: Resq, count: int, queues: str) -> list[subprocess.Popen[byt
     return [subprocess.Popen(cmd, env=env) for _ in range(count)]
 
 
-def showcase(c: Resq, demo_jobs: Any) -> tuple[list[str], dict[str, Any]]:
-    """Enqueue what shows the installed plugins at work; lines to print now."""
-    loaded, lines, notes = demo_jobs.LOADED, [], {}
-    if "scheduler" in loaded:
-        from resqplug_scheduler import Scheduler
-
-        Scheduler(c).enqueue_in(1.0, demo_jobs.SendWelcomeEmail, 999, "later@example.com")
-        lines.append("  scheduled    1 x SendWelcomeEmail to run in 1 s (scheduler)")
-    first = c.enqueue(demo_jobs.RebuildReport, 42)
-    notes["report"] = first
-    if "loner" in loaded:
-        again = c.enqueue(demo_jobs.RebuildReport, 42)
-        lines.append(
-            f"  enqueued RebuildReport(42) twice: {first}, then "
-            f"{again or 'None - duplicate skipped'} (loner)"
-        )
-    return lines, notes
+def plugin_lines(hook_name: str, c: Resq) -> list[str]:
+    """The lines the installed plugins return from a ``demo_*`` hook, in the
+    order they were registered."""
+    answers = getattr(get_plugins().hook, hook_name)(client=c)
+    return [str(line) for answer in reversed(answers) for line in answer or ()]
 
 
-def idle(c: Resq) -> bool:
-    """Nothing queued, in flight or waiting in a delayed set."""
+def pending(c: Resq) -> int:
+    """Jobs queued, in flight, or held back by a plugin (delayed, retrying)."""
     r, k = c.redis, c.keys
-    if any(c.size(q) for q in c.queues()):
-        return False
-    if any(r.llen(key) for key in r.scan_iter(match=k.inflight("*"), count=500)):
-        return False
-    return not any(r.zcard(k.plugin(owner, "delayed")) for owner in ("scheduler", "retry"))
+    held = sum(int(n or 0) for n in get_plugins().hook.demo_pending(client=c))
+    queued = sum(c.size(q) for q in c.queues())
+    inflight = sum(int(r.llen(key)) for key in r.scan_iter(match=k.inflight("*"), count=500))
+    return held + queued + inflight
 
 
 @cli.command()
@@ -84,25 +71,25 @@ def demo(count: int) -> None:
 
     c = fresh_client()
     click.echo(f"resqplug demo on {redact(c.url)} (namespace {c.namespace})")
-    click.echo(f"plugins: {', '.join(sorted(demo_jobs.LOADED))}")
-    total = 0
-    for job_class, args in demo_jobs.workload():
-        c.enqueue_many(job_class, args)
-        total += len(args)
-        click.echo(f"  enqueued {len(args):>4} x {job_class.__name__} on {job_class.queue}")
-    lines, notes = showcase(c, demo_jobs)
-    for line in lines:
+    click.echo(f"plugins: {', '.join(sorted(get_plugins().names()))}")
+    for part in demo_jobs.plan():
+        c.enqueue_many(part.job_class, part.args)
+        name, queue = part.job_class.__name__, part.job_class.queue
+        click.echo(f"  enqueued {len(part.args):>4} x {name} on {queue}")
+    report = c.enqueue(demo_jobs.RebuildReport, 42)
+    click.echo(f"  enqueued    1 x RebuildReport on reports ({report})")
+    for line in plugin_lines("demo_showcase", c):
         click.echo(line)
     started = time.monotonic()
-    workers = start_workers(c, count, demo_jobs.QUEUES)
+    workers = start_workers(c, count, demo_jobs.queues())
     try:
-        wait_until_done(c, workers, started, total + len(notes))
+        wait_until_done(c, workers, started, pending(c))
     finally:
         for w in workers:
             w.send_signal(signal.SIGQUIT)
         for w in workers:
             w.wait(30)
-    summarise(c, time.monotonic() - started, demo_jobs.LOADED, notes)
+    summarise(c, time.monotonic() - started)
 
 
 def wait_until_done(
@@ -114,7 +101,7 @@ def wait_until_done(
         while calm < 3 and time.monotonic() - started < TIME_LIMIT_S:
             if all(w.poll() is not None for w in workers):
                 raise click.ClickException("the demo workers exited early")
-            calm = calm + 1 if idle(c) else 0
+            calm = calm + 1 if pending(c) == 0 else 0
             done = min(c.stats()["processed"], total)
             rate = done / max(time.monotonic() - started, 1e-6)
             bar.label = f"{len(workers)} workers ({rate:,.0f} jobs/s)"
@@ -123,7 +110,7 @@ def wait_until_done(
             time.sleep(0.1)
 
 
-def summarise(c: Resq, elapsed: float, loaded: set[str], notes: dict[str, Any]) -> None:
+def summarise(c: Resq, elapsed: float) -> None:
     stats = c.stats()
     failures = Counter(
         f"{(f.get('payload') or {}).get('class')}: {f.get('exception')}" for f in c.failures.iter()
@@ -134,17 +121,8 @@ def summarise(c: Resq, elapsed: float, loaded: set[str], notes: dict[str, Any]) 
     )
     for what, n in failures.most_common():
         click.echo(f"  {n:>4} x {what}")
-    if "retry" in loaded:
-        click.echo("  ChargeCard timeouts were retried after 0.5 s and succeeded (retry)")
-    if "status" in loaded and notes.get("report"):
-        import resqplug_status
-
-        status = resqplug_status.get(notes["report"], client=c)
-        if status is not None:
-            click.echo(
-                f"  status of RebuildReport {notes['report']}: {status.status}, "
-                f"{status.pct_complete}% , result {status.result} (status)"
-            )
+    for line in plugin_lines("demo_summary", c):
+        click.echo(line)
     prefix = f"resqplug --redis {redact(c.url)} --namespace {c.namespace}"
     click.echo("\nlook at the failures with:")
     click.echo(f"  {prefix} failed list")

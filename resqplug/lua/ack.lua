@@ -7,14 +7,16 @@
 -- KEYS[2] stat:processed     KEYS[3] stat:processed:<worker>
 -- KEYS[4] stat:failed        KEYS[5] stat:failed:<worker>
 -- KEYS[6] failed list        KEYS[7] failed index (hash: job id -> failure JSON)
--- KEYS[8..] the writes' keys, in order
+-- KEYS[8] set of cancelled job ids (a job that ran leaves it)
+-- KEYS[9..] the writes' keys, in order
 -- ARGV: per job: in-flight entry, job id, failure JSON ('' if the job did not
 -- fail), number of writes, then its writes (see writes.lua)
 -- Returns one integer per job (1 recorded, 0 entry gone: lease lost), then
 -- the errors of failed writes.
 local acked, errors = {}, {}
 local processed, failed = 0, 0
-local key_at, at = 8, 1
+local key_at, at = 9, 1
+local cancelled = redis.call('SCARD', KEYS[8]) > 0
 while at <= #ARGV do
   local entry, id, failure, writes = ARGV[at], ARGV[at + 1], ARGV[at + 2], tonumber(ARGV[at + 3])
   at = at + 4
@@ -29,6 +31,7 @@ while at <= #ARGV do
       redis.call('HSET', KEYS[7], id, failure)
     end
     acked[#acked + 1] = 1
+    if cancelled then redis.call('SREM', KEYS[8], id, '!' .. id) end
     key_at, at = apply_writes(key_at, at, writes, errors)
   else
     acked[#acked + 1] = 0

@@ -16,6 +16,7 @@ from typing import Any
 import redis
 import redis.exceptions as rex
 
+from .. import discard
 from ..client import WAKE_CAP, Resq
 from ..payload import validate_queue_name
 from ..writes import flatten_valid, report
@@ -82,16 +83,22 @@ class InFlight:
         names = self.queues()
         if not names:
             return []
-        keys = [self.key] + [self.keys.queue(q) for q in names]
+        keys = [self.key, self.keys.cancelled] + [self.keys.queue(q) for q in names]
         bare = self.bare_queue is not None
-        reply = self.client.scripts.fetch(keys, [most, "0" if bare else "1", *names])
-        if not reply:
-            return []
-        queue = reply[0].decode()
+        while True:
+            reply = self.client.scripts.fetch(keys, [most, "0" if bare else "1", *names])
+            if not reply:
+                return []
+            queue, end = reply[0].decode(), 3 + int(reply[1])
+            if int(reply[2]):  # cancelled jobs, dropped unrun
+                cancelled = reply[end : end + int(reply[2])]
+                discard.announce(self.client, cancelled, discard.queued_job(queue), "cancelled")
+            if end > 3 or len(reply) == end:  # else all it took were cancelled: look again
+                break
         if bare:
-            return [Taken(queue, raw, raw) for raw in reply[1:]]
+            return [Taken(queue, raw, raw) for raw in reply[3:end]]
         prefix = reply[0] + b"\t"
-        return [Taken(queue, prefix + raw, raw) for raw in reply[1:]]
+        return [Taken(queue, prefix + raw, raw) for raw in reply[3:end]]
 
     def any_waiting(self) -> bool:
         """Whether any of the watched queues holds a job now."""
@@ -135,6 +142,7 @@ class InFlight:
             k.stat_failed_of(self.worker_id),
             k.failed,
             k.failed_index,
+            k.cancelled,
         ]
         argv: list[Any] = []
         fragments = self.client.plugins.write_fragments()

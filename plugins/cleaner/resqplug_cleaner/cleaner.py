@@ -11,10 +11,17 @@ from importlib import resources
 from typing import Any
 
 import resqplug
-from resqplug.discard import record_job
-from resqplug.failure import encode_record, retry_guard, timestamp
-from resqplug.payload import new_job_id
-from resqplug.runner import any_job
+from resqplug.ext import (
+    any_job,
+    check_args,
+    check_doc,
+    new_job_id,
+    validate_queue_name,
+)
+from resqplug.ext import encode_failure_record as encode_record
+from resqplug.ext import failure_record_job as record_job
+from resqplug.ext import failure_retry_guard as retry_guard
+from resqplug.ext import failure_timestamp as timestamp
 
 from .select import Filter, Record, Scanner
 
@@ -153,9 +160,9 @@ class Cleaner:
         queue = to or record.doc.get("queue") or "default"
         doc = {**p, "id": record.job_id or p.get("id") or new_job_id()}
         try:
-            resqplug.payload.check_doc(doc)
-            resqplug.payload.check_args(doc["args"])
-            resqplug.payload.validate_queue_name(queue)
+            check_doc(doc)
+            check_args(doc["args"])
+            validate_queue_name(queue)
         except (resqplug.PayloadError, resqplug.QueueNameError):
             return None
         job = any_job(doc, str(queue))

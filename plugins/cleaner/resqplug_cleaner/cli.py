@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from resqplug.cli import rated
+from resqplug.ext import rated
 
 from .cleaner import GROUPS, Cleaner, Outcome
 from .select import Filter, parse_time

@@ -7,11 +7,12 @@ from typing import Any
 from resqplug import hookimpl
 
 from .cleaner import Cleaner
+from .demo_part import CleanerDemo
 
 LIMIT_EVERY_TICKS = 10
 
 
-class CleanerPlugin:
+class CleanerPlugin(CleanerDemo):
     def __init__(self) -> None:
         self.ticks = 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from resqplug.web import Button, Page, Section
+from resqplug.ext import Button, Page, Section
 
 from .cleaner import Cleaner
 from .select import Filter

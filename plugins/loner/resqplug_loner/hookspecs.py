@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from resqplug import hookspec
+from resqplug.ext import hookspec
 
 
 @hookspec

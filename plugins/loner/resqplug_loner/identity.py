@@ -9,13 +9,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import resqplug
-from resqplug.payload import canonical
+from resqplug.ext import JobOption, canonical
 
-OPTIONS = ("unique", "unique_for", "unique_key", "unique_scope")
 META = "loner"  # meta["loner"]: the digest of the job's identity, kept from its enqueue
 _DIGEST_RE = re.compile(r"^[0-9a-f]{40}$")
 DEFAULT_TTL_S = 6 * 3600
 SCOPES = ("until_done", "queued")
+# Checked by read_uniqueness when a class is defined (with messages naming the class).
+OPTIONS = (
+    JobOption("unique", False, doc="one copy of the job (class + args) at a time"),
+    JobOption("unique_for", DEFAULT_TTL_S, doc="lock TTL in seconds"),
+    JobOption("unique_key", None, doc="method (*args) -> str: the job's identity"),
+    JobOption("unique_scope", "until_done", doc="'until_done' or 'queued' (released at start)"),
+)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ from importlib import resources
 from typing import Any
 
 import resqplug
-from resqplug import DontPerform, EnqueueGuard, Job, hookimpl
+from resqplug import DontPerform, EnqueueGuard, Job
+from resqplug.ext import JobOption, hookimpl, job_class_of
 
 from . import hookspecs
+from .demo_part import LonerDemo
 from .identity import (
     META,
     OPTIONS,
@@ -73,13 +75,13 @@ def release_discarded(job: Job) -> None:
         client.scripts.lock_release([key], [job.id])
 
 
-class LonerPlugin:
+class LonerPlugin(LonerDemo):
     @hookimpl
     def add_hookspecs(self, pm: Any) -> None:
         pm.add_hookspecs(hookspecs)
 
     @hookimpl
-    def job_options(self) -> tuple[str, ...]:
+    def job_options(self) -> tuple[JobOption, ...]:
         return OPTIONS
 
     @hookimpl
@@ -152,8 +154,6 @@ class LonerPlugin:
 
 def holder(target: Any, *args: Any) -> str | None:
     """The id of the job holding the identity of ``target(*args)``, or None."""
-    from resqplug.job import job_class_of
-
     client = resqplug.default_client()
     probe = job_class_of(target)(list(args))
     value = client.redis.get(lock_key(client, probe))

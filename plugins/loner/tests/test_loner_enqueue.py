@@ -260,15 +260,29 @@ def test_unique_for_must_be_a_finite_number(value):
         type("Bad", (resqplug.Job,), {"abstract": True, "unique_for": value})
 
 
-def test_without_the_plugin_unique_fails_at_enqueue_naming_loner(
-    default_client, monkeypatch: pytest.MonkeyPatch
+def test_without_the_plugin_unique_jobs_enqueue_with_one_warning_per_class(
+    default_client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
     monkeypatch.setenv(DISABLE_ENV, "loner")
     resqplug.plugins.reset_plugins()
     assert "loner" not in resqplug.get_plugins().names()
-    with pytest.raises(resqplug.UnknownOptionError, match="loner"):
-        resqplug.enqueue(jobs.Unique, 1)
-    with pytest.raises(resqplug.UnknownOptionError, match="loner"):
-        resqplug.enqueue(jobs.Keyed, 1, {})
-    assert default_client.size(QUEUE) == 0
+    caplog.set_level(logging.WARNING, logger="resqplug.options")
+    for _ in range(2):  # no lock: both copies are queued
+        assert resqplug.enqueue(jobs.Unique, 1) is not None
+        assert resqplug.enqueue(jobs.Keyed, 1, {}) is not None
     assert resqplug.enqueue(jobs.NotUnique, 1) is not None
+    assert default_client.size(QUEUE) == 5
+    warned = [r.getMessage() for r in caplog.records if r.name == "resqplug.options"]
+    assert warned == [
+        "job Unique sets 'unique', which no installed plugin declares: it has no effect here",
+        "job Keyed sets 'unique_for', which no installed plugin declares: it has no effect here",
+    ]
+
+
+def test_a_typo_of_a_loner_option_is_refused_with_the_close_name(default_client):
+    typo = type("UniqTypo", (resqplug.Job,), {"name": "loner_tests.UniqTypo", "uniqe": True})
+    with pytest.raises(
+        resqplug.UnknownOptionError, match=r"did you mean 'unique' \(plugin loner\)"
+    ):
+        resqplug.enqueue(typo)
+    assert default_client.queues() == []

@@ -9,12 +9,12 @@ from importlib import resources
 from typing import Any
 
 import resqplug
-from resqplug import Job, hookimpl
-from resqplug.delayed import DelayedSet
-from resqplug.failure import job_payload, message
-from resqplug.runner import any_job
+from resqplug import Job
+from resqplug.ext import DelayedSet, JobOption, any_job, dumps, hookimpl, job_payload
+from resqplug.ext import error_message as message
 
 from . import hookspecs
+from .demo_part import RetryDemo
 from .policy import OPTIONS, Policy, read_policy
 
 log = logging.getLogger("resqplug.retry")
@@ -44,13 +44,13 @@ def forget_state(job: Job) -> resqplug.Write:
     return resqplug.Write("retry.state", (key,), ("", 0))
 
 
-class RetryPlugin:
+class RetryPlugin(RetryDemo):
     @hookimpl
     def add_hookspecs(self, pm: Any) -> None:
         pm.add_hookspecs(hookspecs)
 
     @hookimpl
-    def job_options(self) -> tuple[str, ...]:
+    def job_options(self) -> tuple[JobOption, ...]:
         return OPTIONS
 
     @hookimpl
@@ -130,7 +130,7 @@ def schedule_retry(job: Job, exc: BaseException, delay: float) -> bool:
         text = client.prepare(retry, carry_writes=True)  # carried by the delayed set's add
         written = text is not None and delay_payload(client, retry, text, due)
     if written:
-        record = resqplug.payload.dumps(
+        record = dumps(
             {**meta["retry"], "queue": job.queue, "class": job.class_name, "at": time.time()}
         )
         ttl = int(delay) + STATE_TTL_S  # rides the ack of the run that failed

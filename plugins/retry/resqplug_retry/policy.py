@@ -8,18 +8,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from resqplug import ConfigError
+from resqplug.ext import JobOption
 
-OPTIONS = (
-    "retry_exceptions",
-    "retry_limit",
-    "retry_delay",
-    "retry_backoff",
-    "retry_jitter",
-    "fatal_exceptions",
-    "retry_criteria",
-    "retry_record_failures",
-)
 DEFAULT_LIMIT = 3
+# Checked by read_policy when a class is defined (with messages naming the class).
+OPTIONS = (
+    JobOption(
+        "retry_exceptions",
+        None,
+        doc="exception classes to retry (tuple), or a dict class -> delay or list of delays",
+    ),
+    JobOption("retry_limit", DEFAULT_LIMIT, doc="retries after the first run"),
+    JobOption("retry_delay", 0, doc="seconds before each retry"),
+    JobOption("retry_backoff", None, doc="delays per retry, or callable(retry_number, exc)"),
+    JobOption("retry_jitter", 0, doc="< 1: up to that fraction of the delay; else seconds"),
+    JobOption("fatal_exceptions", (), doc="exception classes never retried"),
+    JobOption("retry_criteria", (), doc="callables (job, exc) -> True/False/None"),
+    JobOption("retry_record_failures", False, doc="also record each failed attempt"),
+)
 Delay = float | list[float] | None
 
 

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import resqplug
-from resqplug.web import Page, Section
+from resqplug.ext import Page, Section
 
 from .state import read_state
 

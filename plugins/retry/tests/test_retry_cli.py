@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import calendar
+import logging
 import re
 import time
 
@@ -128,25 +129,50 @@ def test_disabled_by_env_it_is_not_loaded(redis_url, namespace):
     assert show.returncode == 2
 
 
-def test_disabled_a_job_with_retry_options_fails_at_enqueue(monkeypatch, default_client):
+def option_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "resqplug.options"]
+
+
+def test_disabled_a_job_with_retry_options_enqueues_with_one_warning_per_class(
+    monkeypatch, default_client, caplog
+):
     monkeypatch.setenv("RESQPLUG_DISABLE_PLUGINS", "retry")
     resqplug.plugins.reset_plugins()
     assert "retry" not in resqplug.get_plugins().names()
-    for job_class in (rj.RetryFlaky, RetryLimitOnly):
-        with pytest.raises(resqplug.UnknownOptionError) as info:
-            default_client.enqueue(job_class, 1)
-        message = str(info.value)
-        assert "'retry' plugin" in message
-        assert "resqplug-retry" in message
-        assert "RESQPLUG_DISABLE_PLUGINS" in message
-    assert default_client.size(Q) == 0
+    caplog.set_level(logging.WARNING, logger="resqplug.options")
+    for job_class in (RetryLimitOnly, RecordFailuresOnly):
+        for n in range(2):
+            assert default_client.enqueue(job_class, n) is not None
+    assert default_client.size(Q) == 4
+    assert option_warnings(caplog) == [
+        "job RetryLimitOnly sets 'retry_limit', which no installed plugin declares: "
+        "it has no effect here",
+        "job RecordFailuresOnly sets 'retry_record_failures', which no installed plugin "
+        "declares: it has no effect here",
+    ]
 
 
-def test_disabled_retry_record_failures_alone_fails_at_enqueue(monkeypatch, default_client):
+def test_disabled_a_job_with_retry_options_runs_once_without_retries(monkeypatch, default_client):
     monkeypatch.setenv("RESQPLUG_DISABLE_PLUGINS", "retry")
     resqplug.plugins.reset_plugins()
-    with pytest.raises(resqplug.UnknownOptionError, match="retry"):
-        default_client.enqueue(RecordFailuresOnly, 1)
+    default_client.enqueue(RetryLimitOnly, 1)
+    assert drain(default_client, Q) == 1
+    assert default_client.failures.count() == 1  # failed once, for good
+
+
+class RetryLimitTypo(rj.Flaky):
+    name = "retry_tests.cli.RetryLimitTypo"
+    retry_limt = 3
+
+
+def test_a_typo_of_a_retry_option_is_refused_with_the_close_name(default_client, caplog):
+    with pytest.raises(resqplug.UnknownOptionError) as info:
+        default_client.enqueue(RetryLimitTypo, 1)
+    assert str(info.value) == (
+        "job RetryLimitTypo sets 'retry_limt', which no installed plugin declares: "
+        "did you mean 'retry_limit' (plugin retry)?"
+    )
+    assert default_client.size(Q) == 0
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import resqplug
-from resqplug.delayed import Delayed, DelayedSet
-from resqplug.job import job_class_of
+from resqplug.ext import Delayed, DelayedSet, job_class_of
 
 OWNER = "scheduler"
 

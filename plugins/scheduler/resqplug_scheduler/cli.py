@@ -10,7 +10,7 @@ from types import FrameType
 import click
 
 import resqplug
-from resqplug.cli.work import load_apps
+from resqplug.ext import load_apps, parse_json_args
 
 from .api import Scheduler
 from .schedules import ScheduleStore, from_config, load_toml
@@ -153,8 +153,6 @@ def delayed_list(start: int, count: int) -> None:
 @click.argument("args", nargs=-1)
 def delayed_remove(class_name: str, args: tuple[str, ...]) -> None:
     """Remove delayed jobs of CLASS (with exactly these JSON args, or all)."""
-    from resqplug.cli.queues import parse_json_args
-
     values = parse_json_args(args)
     removed = Scheduler().delayed.remove(class_name, values if args else None)
     click.echo(f"removed {removed} delayed jobs")

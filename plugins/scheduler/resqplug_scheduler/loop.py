@@ -12,9 +12,8 @@ from importlib import resources
 import redis.exceptions as rex
 
 import resqplug
-from resqplug import EnqueueGuard, registry
-from resqplug.delayed import DelayedSet
-from resqplug.wake import Wake
+from resqplug import EnqueueGuard
+from resqplug.ext import DelayedSet, Wake, lookup_job_class, resolve_job_class
 
 from .api import OWNER
 from .schedules import Schedule, ScheduleStore, from_config
@@ -86,7 +85,7 @@ class SchedulerLoop:
         for name, config in self.store.all().items():
             try:
                 schedule = from_config(name, config)
-                if registry.lookup(schedule.class_name) is None:
+                if lookup_job_class(schedule.class_name) is None:
                     raise resqplug.UnknownJobError(
                         f"schedule {name!r}: unknown job class {schedule.class_name!r} "
                         "(load it in the scheduler with --app)"
@@ -115,7 +114,7 @@ class SchedulerLoop:
 
     def fire(self, schedule: Schedule, tick: float | None = None) -> str | None:
         """Enqueue one run; with ``tick``, at most once per tick (a guard key)."""
-        job_class = registry.resolve(schedule.class_name)
+        job_class = resolve_job_class(schedule.class_name)
         job = self.client.build(job_class, schedule.args, queue=schedule.queue)
         job.meta["scheduler"] = {"schedule": schedule.name, "tick": tick}
         if tick is not None:

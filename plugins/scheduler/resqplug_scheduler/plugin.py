@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from resqplug import hookimpl
-from resqplug.delayed import DelayedSet
+from resqplug.ext import DelayedSet, hookimpl
 
 from . import hookspecs
 from .api import OWNER
+from .demo_part import SchedulerDemo
 
 WITH_SCHEDULER_ENV = "RESQPLUG_WITH_SCHEDULER"
 
@@ -22,7 +22,7 @@ def _with_scheduler(ctx: click.Context, param: click.Parameter, value: bool) -> 
         os.environ[WITH_SCHEDULER_ENV] = "1"
 
 
-class SchedulerPlugin:
+class SchedulerPlugin(SchedulerDemo):
     def __init__(self) -> None:
         self.loops: dict[int, Any] = {}
 

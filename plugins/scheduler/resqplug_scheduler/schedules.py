@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 import resqplug
-from resqplug.payload import check_args, validate_queue_name
+from resqplug.ext import check_args, validate_queue_name
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any
 
-from resqplug.web import Button, Page, Section, redact
+from resqplug.ext import Button, Page, Section, redact
 
 from .api import Scheduler
 from .schedules import ScheduleStore, from_config

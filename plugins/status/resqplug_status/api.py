@@ -6,7 +6,7 @@ import json
 import time
 
 import resqplug
-from resqplug.runner import any_job
+from resqplug.ext import any_job
 
 from .store import WAITING, Status, StatusStore
 
@@ -47,15 +47,21 @@ def list_statuses(
 
 
 def kill(job_id: str, client: resqplug.Resq | None = None) -> bool:
-    """Ask for the job to stop: a queued job is killed before it starts, a running
-    one promptly (fork and no-fork workers) or at its next at/tick (threads).
-    False if the job is unknown or already finished. A job killed before it
-    started will never run: ``job_discarded`` fires for it (reason "killed")
-    at once, so plugins release what they hold for it (a loner lock)."""
+    """Ask for the job to stop. A waiting job is killed now: its status is
+    "killed" at once, ``job_discarded`` fires for it (reason "killed") so
+    plugins release what they hold for it (a loner lock), and it is cancelled
+    in the core: the worker that takes it drops it unrun (one a worker had
+    already taken, not started, runs, and its status then says so). A
+    running one stops promptly (fork and no-fork workers, at their next
+    heartbeat) or at its next at/tick (threads). False if the job is unknown
+    or already finished."""
     store = _store(client)
     state, first = store.request_kill(job_id)
     if first and state in WAITING:
-        job = waiting_job(store.get(job_id), store.client)
+        status = store.get(job_id)
+        fields = {"finished_at": time.time(), "reason": "killed before it started"}
+        store.set_unless_final(job_id, "killed", **fields)
+        job = waiting_job(status, store.client)
         if job is not None:
             store.client.plugins.call_each("job_discarded", job=job, reason="killed")
     return state != ""

@@ -14,11 +14,12 @@ from typing import Any, TypeVar
 import redis.exceptions as rex
 
 import resqplug
-from resqplug import Job, hookimpl
-from resqplug.failure import message
+from resqplug import Job
+from resqplug.ext import dumps, hookimpl
+from resqplug.ext import error_message as message
 
+from .demo_part import StatusDemo
 from .store import (
-    KILL_REQUESTS,
     RESULT_LIMIT,
     RUNNING,
     RUNNING_CAP,
@@ -69,7 +70,7 @@ def store_for(job: Job | None = None, client: resqplug.Resq | None = None) -> St
 
 
 def args_field(args: list[Any]) -> str:
-    text = resqplug.payload.dumps(args)
+    text = dumps(args)
     return text if len(text) <= 2048 else json.dumps({"truncated": True, "size": len(text)})
 
 
@@ -77,7 +78,7 @@ def result_field(job: Job, result: Any) -> str | None:
     if not getattr(type(job), "status_store_result", True) or result is None:
         return None
     try:
-        text = resqplug.payload.dumps(result)
+        text = dumps(result)
     except Exception:  # not JSON, circular, too deep: the job still succeeded
         return json.dumps({"unserialisable": type(result).__name__})
     if len(text) > RESULT_LIMIT:
@@ -97,12 +98,11 @@ def remember_running(job: Job) -> dict[str, Any]:
     return fields
 
 
-class StatusPlugin:
+class StatusPlugin(StatusDemo):
     def __init__(self) -> None:
         self._seen: tuple[bytes, str, int] | None = None
         self._signalled: str | None = None
         self._shown: str | None = None
-        self.kill_requests = KILL_REQUESTS
 
     @hookimpl
     def write_scripts(self) -> dict[str, str]:
@@ -153,15 +153,8 @@ class StatusPlugin:
 
     @hookimpl(tryfirst=True)
     def before_perform(self, job: Job) -> None:
-        store = store_for(job)
-        try:
-            killed = self.kill_requests.requested(store, job.id)
-        except REDIS_DOWN as exc:
-            log.warning("kill requests not read: %s", exc)
-            killed = False
-        if killed:  # a final state also ends the kill request
-            job.writes.append(store.write(job.id, "killed", {"finished_at": time.time()}))
-            raise resqplug.DontPerform(f"job {job.id} was killed before it started")
+        # A job killed while it waited never gets here: the kill cancels it in
+        # the core, and the worker that takes it drops it ("cancelled" below).
         remember_running(job)
 
     @hookimpl
@@ -214,8 +207,13 @@ class StatusPlugin:
     @best_effort
     def job_discarded(self, job: Job, reason: str) -> None:
         """Removed unrun: a final "killed", so the status expires and waiters
-        return (unless a kill is pending: the worker that takes it records it)."""
-        store_for(job).discard(job.id, finished_at=time.time(), reason=reason)
+        return (a job cancelled in the core says so when a worker drops it)."""
+        store = store_for(job)
+        if reason == "cancelled":
+            fields = {"finished_at": time.time(), "reason": "killed before it started"}
+            store.set_unless_final(job.id, "killed", **fields)
+        else:
+            store.discard(job.id, finished_at=time.time(), reason=reason)
 
     @hookimpl
     @best_effort
@@ -223,16 +221,11 @@ class StatusPlugin:
         store_for(job).set(job.id, "queued", recoveries=job.meta.get("recoveries"))
 
     @hookimpl
-    def worker_start(self, worker: Any) -> None:
-        self.kill_requests.refresh(store_for(client=worker.client))
-
-    @hookimpl
     def worker_heartbeat(self, worker: Any) -> None:
-        """Read the kill requests; say "working" for the job this worker runs
-        (once, if it runs that long), and kill it if a kill was requested: USR1
-        is the worker's own "kill the current job" (fork and no-fork modes)."""
+        """Say "working" for the job this worker runs (once, if it runs that
+        long), and kill it if a kill was requested: USR1 is the worker's own
+        "kill the current job" (fork and no-fork modes)."""
         store = store_for(client=worker.client)
-        self.kill_requests.refresh(store)
         current = self._current(worker)
         if current is None:
             return
@@ -241,7 +234,7 @@ class StatusPlugin:
             self._shown = job_id
             fields = {"started_at": worker.current_started, "attempt": attempt, "worker": worker.id}
             store.seen_running(job_id, **fields)
-        if job_id != self._signalled and self.kill_requests.requested(store, job_id):
+        if job_id != self._signalled and store.kill_requested(job_id):
             log.warning("kill requested for job %s: stopping it", job_id)
             self._signalled = job_id  # once per job
             worker.kill_current(job_id)

@@ -19,7 +19,6 @@ DEFAULT_EXPIRE_S = 86_400
 KILL_REQUESTED = "!kill"  # what start() returns when a kill was requested
 # Modes of status_set.lua (see its header).
 ALWAYS, UNLESS_KILLED, IF_WAITING, WHILE_RUNNING, UNLESS_FINAL = "0", "1", "2", "3", "4"
-KILLS_LISTED = 10_000  # more kill requests than this: asked about job by job
 RESULT_LIMIT = 64 * 1024
 _NUMBERS = (
     "created_at",
@@ -103,10 +102,9 @@ class StatusStore:
         self.expire_s = expire_s
         self.index = client.keys.plugin("status", "index")
         self.state_index = client.keys.plugin("status", "index") + ":"
-        self.kills = client.keys.plugin("status", "kill")
+        self.kills = client.keys.cancelled  # kill requests: see status_kill.lua
         self._set = client.redis.register_script(_script("status_set"))
         self._kill = client.redis.register_script(_script("status_kill"))
-        self._kills = client.redis.register_script(_script("status_kills"))
 
     def key(self, job_id: str) -> str:
         return self.client.keys.plugin("status", "job", job_id)
@@ -166,6 +164,10 @@ class StatusStore:
         requested. One round trip."""
         return self._write(job_id, "working", fields, mode=WHILE_RUNNING) != KILL_REQUESTED
 
+    def set_unless_final(self, job_id: str, state: str, **fields: Any) -> None:
+        """Move to ``state`` unless the job's status is final already."""
+        self._write(job_id, state, fields, mode=UNLESS_FINAL)
+
     def seen_running(self, job_id: str, **fields: Any) -> None:
         """The job's worker sees it run: "working", unless it ended already."""
         self._write(job_id, "working", fields, mode=WHILE_RUNNING)
@@ -177,12 +179,6 @@ class StatusStore:
             pipe = self.client.redis.pipeline(transaction=True)
             pipe.hset(self.key(job_id), mapping={**flat, "updated_at": time.time()})
             pipe.execute()
-
-    def kill_requests(self) -> frozenset[str] | None:
-        """The ids whose kill was requested, or None when there are too many
-        to hold (ask ``kill_requested`` about each job then)."""
-        ids = self._kills([self.kills], [KILLS_LISTED])
-        return None if ids is None else frozenset(i.decode("utf-8", "replace") for i in ids)
 
     def get(self, job_id: str) -> Status | None:
         raw = self.client.redis.hgetall(self.key(job_id))
@@ -232,7 +228,7 @@ class StatusStore:
         pipe.zrem(self.index, job_id)
         if status is not None:
             pipe.zrem(self.state_index + status.status, job_id)
-        pipe.srem(self.kills, job_id)
+        pipe.srem(self.kills, job_id, f"!{job_id}")
         return bool(pipe.execute()[0])
 
     def request_kill(self, job_id: str) -> tuple[str, bool]:
@@ -241,39 +237,7 @@ class StatusStore:
         and whether this call made the request (False: it was made before)."""
         reply = self._kill([self.key(job_id), self.kills], [job_id])
         state = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0] or "")
-        if len(reply) > 1:
-            KILL_REQUESTS.add(job_id)  # this process knows at once
         return state, len(reply) > 1 and int(reply[1]) == 1
 
     def kill_requested(self, job_id: str) -> bool:
-        return bool(self.client.redis.sismember(self.kills, job_id))
-
-
-class KillRequests:
-    """This process's copy of the ids whose kill was requested, so a job can
-    be refused at its start without a round trip: refreshed by the worker's
-    heartbeat (every half second), and by the job's own process when the copy
-    is older than ``MAX_AGE_S`` (a fork child forked a while ago)."""
-
-    MAX_AGE_S = 1.0
-
-    def __init__(self) -> None:
-        self.ids: frozenset[str] | None = frozenset()
-        self.at = -1e9
-
-    def add(self, job_id: str) -> None:
-        if self.ids is not None:
-            self.ids = self.ids | {job_id}
-
-    def refresh(self, store: StatusStore) -> None:
-        self.ids, self.at = store.kill_requests(), time.monotonic()
-
-    def requested(self, store: StatusStore, job_id: str) -> bool:
-        if time.monotonic() - self.at > self.MAX_AGE_S:
-            self.refresh(store)
-        if self.ids is None:  # too many to hold: ask
-            return store.kill_requested(job_id)
-        return job_id in self.ids
-
-
-KILL_REQUESTS = KillRequests()
+        return any(self.client.redis.smismember(self.kills, [job_id, f"!{job_id}"]))

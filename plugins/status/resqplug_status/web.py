@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from resqplug.web import Button, Page, Progress, Section
+from resqplug.ext import Button, Page, Progress, Section
 
 from . import api
 from .store import STATES, StatusStore

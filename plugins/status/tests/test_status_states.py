@@ -160,9 +160,10 @@ def test_kill_of_a_queued_job_in_process_skips_it(default_client: resqplug.Resq)
     job_id = resqplug.enqueue(sj.StatusRecord)
     assert job_id is not None
     assert resqplug_status.kill(job_id) is True
-    assert status_of(job_id).status == "queued"  # marked; killed when a worker takes it
+    assert status_of(job_id).status == "killed"  # at once: it never starts
 
-    assert drain(default_client, Q) == 1
+    assert drain(default_client, Q) == 0  # dropped unrun
+    assert default_client.size(Q) == 0
     status = status_of(job_id)
     assert status.status == "killed"
     assert status.final

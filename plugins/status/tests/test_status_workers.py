@@ -143,15 +143,15 @@ def test_kill_of_a_queued_job_kills_it_when_a_worker_takes_it(
     job_id = resqplug.enqueue(sj.StatusRecord, "never")
     assert job_id is not None
     assert resqplug_status.kill(job_id) is True
-    assert status_of(job_id).status == "queued"
+    assert status_of(job_id).status == "killed"  # at once: it never starts
 
     worker = spawn("--fork")
     status = final(job_id, worker, timeout=20)
     assert status.status == "killed"
     assert sj.events(default_client, "started") == []  # it never ran
     assert default_client.failures.get(job_id) is None
-    assert kills_pending(default_client) == 0
     wait_for(lambda: default_client.size(Q) == 0, 5, "the queue to empty")
+    assert kills_pending(default_client) == 0  # dropped with the job
     assert worker.alive()
 
 

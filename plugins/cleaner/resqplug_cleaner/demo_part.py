@@ -1,0 +1,19 @@
+"""The cleaner's part of ``resqplug demo`` (the ``demo_*`` hooks)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from resqplug.ext import hookimpl
+
+from .cleaner import Cleaner
+
+
+class CleanerDemo:
+    @hookimpl
+    def demo_summary(self, client: Any) -> list[str]:
+        by_exception = Cleaner(client).stats()["exception"]
+        if not by_exception:
+            return []
+        counts = ", ".join(f"{n} {name}" for name, n in by_exception.most_common())
+        return [f"  failed jobs by exception: {counts} (cleaner: resqplug cleaner stats)"]

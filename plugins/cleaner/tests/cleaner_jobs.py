@@ -14,7 +14,6 @@ import resqplug
 
 IMPORT_QUEUE = "cleaner-import"
 PAY_QUEUE = "cleaner-pay"
-UNIQUE_QUEUE = "cleaner-unique"
 
 
 class CJPaymentError(Exception):
@@ -34,7 +33,8 @@ def done_ids(client: resqplug.Resq) -> list[str]:
     return [i.decode() for i in client.redis.lrange(key(client, "done"), 0, -1)]
 
 
-def _run(job: resqplug.Job, exc: BaseException) -> None:
+def run_or_fail(job: resqplug.Job, exc: BaseException) -> None:
+    """Raise ``exc`` until fixed, then record the run as done."""
     client = resqplug.default_client()
     if not client.redis.exists(key(client, "fixed")):
         raise exc
@@ -48,7 +48,7 @@ class CJImportFeed(resqplug.Job):
     queue = IMPORT_QUEUE
 
     def perform(self, feed_id: int, *rest: Any) -> None:
-        _run(self, TimeoutError(f"feed {feed_id} timed out after 30s"))
+        run_or_fail(self, TimeoutError(f"feed {feed_id} timed out after 30s"))
 
 
 class CJChargeCard(resqplug.Job):
@@ -58,7 +58,7 @@ class CJChargeCard(resqplug.Job):
     queue = PAY_QUEUE
 
     def perform(self, order_id: int) -> None:
-        _run(self, CJPaymentError(f"card declined for order {order_id}"))
+        run_or_fail(self, CJPaymentError(f"card declined for order {order_id}"))
 
 
 class CJParseFeed(resqplug.Job):
@@ -68,15 +68,4 @@ class CJParseFeed(resqplug.Job):
     queue = IMPORT_QUEUE
 
     def perform(self, feed_id: int) -> None:
-        _run(self, ValueError(f"feed {feed_id}: not valid XML"))
-
-
-class CJUnique(resqplug.Job):
-    """A unique job (resqplug-loner) that times out until fixed."""
-
-    name = "cleaner_tests.Unique"
-    queue = UNIQUE_QUEUE
-    unique = True
-
-    def perform(self, n: int) -> None:
-        _run(self, TimeoutError(f"unique {n} timed out"))
+        run_or_fail(self, ValueError(f"feed {feed_id}: not valid XML"))

@@ -1,19 +1,16 @@
 """Bulk actions: requeue (same ids, enqueue hooks, retried_at, --to, --clear),
-clear, dry runs, invalid payloads, interrupted runs, concurrent failures, and
-the other plugins (loner uniqueness, status) on requeue."""
+clear, dry runs, invalid payloads, interrupted runs and concurrent failures
+(requeue with the loner and status plugins: tests/plugins_together)."""
 
 from __future__ import annotations
 
 import json
 import re
 import threading
-import time
 from typing import Any
 
 import cleaner_jobs as cj
 import pytest
-import resqplug_loner
-import resqplug_status
 from cleaner_helpers import Failed, queued, queued_ids, record, ruby_record, snapshot
 from resqplug_cleaner import Cleaner, Filter
 
@@ -417,73 +414,3 @@ def test_failures_arriving_during_a_clear_are_not_lost(redis_url, default_client
     assert outcome[0].cleared == outcome[0].matched == 20_000
     assert all(d["payload"]["class"] != "Old" for d in failed.docs())
     failed.assert_index_consistent()
-
-
-# --- with the other plugins --------------------------------------------------------
-
-
-class DuplicateRecorder:
-    def __init__(self) -> None:
-        self.skipped: list[tuple[str, str | None]] = []
-
-    @resqplug.hookimpl(optionalhook=True)
-    def duplicate_skipped(self, job: resqplug.Job, existing_id: str | None) -> None:
-        self.skipped.append((job.id, existing_id))
-
-
-def test_loner_uniqueness_is_respected_on_requeue(default_client, cleaner, failed):
-    dupes = DuplicateRecorder()
-    resqplug.register(dupes, name="cleaner-test-dupes")
-    a = resqplug.enqueue(cj.CJUnique, 1)
-    c = resqplug.enqueue(cj.CJUnique, 2)
-    assert drain(default_client, cj.UNIQUE_QUEUE) == 2  # both fail: locks released
-    assert resqplug_loner.holder(cj.CJUnique, 1) is None
-    b = resqplug.enqueue(cj.CJUnique, 1)  # a new copy of a's job, queued
-    assert b is not None and resqplug_loner.holder(cj.CJUnique, 1) == b
-    record_a = default_client.failures.get(a)
-
-    out = cleaner.requeue(Filter(job_class="cleaner_tests.Unique"), clear=True)
-
-    assert (out.matched, out.requeued, out.cleared, out.skipped) == (2, 1, 1, 1)
-    assert queued_ids(default_client, cj.UNIQUE_QUEUE) == [b, c]  # a is not queued again
-    assert default_client.failures.get(a) == record_a  # a's record stays, unchanged
-    assert default_client.failures.get(c) is None
-    assert resqplug_loner.holder(cj.CJUnique, 1) == b
-    assert resqplug_loner.holder(cj.CJUnique, 2) == c  # the requeued job holds its lock
-    assert dupes.skipped == [(a, b)]
-    assert resqplug_status.get(c).status == "queued"
-    failed.assert_index_consistent()
-
-    # Once the copy is done, a can be requeued (same id) and run.
-    cj.fix(default_client)
-    assert drain(default_client, cj.UNIQUE_QUEUE) == 2
-    again = cleaner.requeue(Filter(job_class="cleaner_tests.Unique"), clear=True)
-    assert (again.requeued, again.skipped) == (1, 0)
-    assert queued_ids(default_client, cj.UNIQUE_QUEUE) == [a]
-    assert drain(default_client, cj.UNIQUE_QUEUE) == 1
-    assert cj.done_ids(default_client) == [b, c, a]
-    assert default_client.failures.count() == 0
-    assert resqplug_status.get(a).status == "completed"
-
-
-def test_status_of_a_refused_requeue_stays_failed(default_client, cleaner):
-    a = resqplug.enqueue(cj.CJUnique, 1)
-    assert drain(default_client, cj.UNIQUE_QUEUE) == 1
-    assert resqplug_status.get(a).status == "failed"
-    assert resqplug.enqueue(cj.CJUnique, 1) is not None  # the copy holds the lock
-    out = cleaner.requeue(Filter(job_class="cleaner_tests.Unique"))
-    assert (out.requeued, out.skipped) == (0, 1)
-    assert resqplug_status.get(a).status == "failed"
-
-
-def test_status_follows_a_requeue(default_client, cleaner):
-    imports, _ = fail_jobs(default_client)
-    assert {resqplug_status.get(i).status for i in imports} == {"failed"}
-    cleaner.requeue(Filter(exception="TimeoutError"))
-    assert {resqplug_status.get(i).status for i in imports} == {"queued"}
-    cj.fix(default_client)
-    started = time.time()
-    assert drain(default_client, cj.IMPORT_QUEUE) == 3
-    for job_id in imports:
-        status = resqplug_status.get(job_id)
-        assert status.status == "completed" and status.fields["finished_at"] >= started

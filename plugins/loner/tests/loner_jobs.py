@@ -10,7 +10,6 @@ that none runs forever.
 
 from __future__ import annotations
 
-import builtins
 import json
 import os
 import time
@@ -172,51 +171,6 @@ class KilledOnce(resqplug.Job):
         if first_run(self, token):
             wait_gate(token)
         record(self, "done")
-
-
-class RetryOnce(resqplug.Job):
-    """Unique; attempt 1 fails with a retried exception, attempt 2 succeeds."""
-
-    name = "loner_tests.RetryOnce"
-    queue = QUEUE
-    unique = True
-    retry_exceptions = (builtins.ConnectionError,)
-    retry_limit = 2
-
-    def perform(self, *args: Any) -> None:
-        record(self, "start")
-        if self.attempt == 1:
-            record(self, "fail")
-            raise builtins.ConnectionError("attempt 1")
-        record(self, "done")
-
-
-class RetryOnceDelayed(RetryOnce):
-    """As RetryOnce, the retry after 0.8 s (in a delayed set)."""
-
-    name = "loner_tests.RetryOnceDelayed"
-    retry_exceptions = {builtins.ConnectionError: 0.8}
-
-
-class RetryOnceRecorded(RetryOnce):
-    """As RetryOnce, also recording each failed attempt."""
-
-    name = "loner_tests.RetryOnceRecorded"
-    retry_record_failures = True
-
-
-class RetryAlwaysFails(resqplug.Job):
-    """Unique; fails on every attempt: one retry, then a final failure."""
-
-    name = "loner_tests.RetryAlwaysFails"
-    queue = QUEUE
-    unique = True
-    retry_exceptions = (builtins.ConnectionError,)
-    retry_limit = 1
-
-    def perform(self, *args: Any) -> None:
-        record(self, "fail")
-        raise builtins.ConnectionError(f"attempt {self.attempt}")
 
 
 class NotUnique(resqplug.Job):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import subprocess
-from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -24,10 +24,6 @@ def redis_now(client: redis.Redis) -> float:
 
 
 SCHEDULER_OWNER = "scheduler"  # resqplug_scheduler.api.OWNER
-
-
-def scheduler_installed() -> bool:
-    return any(e.name == "scheduler" for e in entry_points(group="resqplug"))
 
 
 def scheduler_loaded() -> bool:
@@ -78,9 +74,9 @@ def env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return child_env(HERE, extra)
 
 
-def mode_env(delay_mode: str) -> dict[str, str]:
-    """The environment of a worker process for a ``delay_mode``."""
-    return {DISABLE_ENV: "scheduler"} if delay_mode == "own-set" else {}
+WITHOUT_SCHEDULER = {DISABLE_ENV: "scheduler"}
+"""A worker process's environment where delayed retries wait in the retry
+plugin's own set (the scheduler plugin, if installed, is disabled)."""
 
 
 def run_cli(
@@ -93,6 +89,29 @@ def run_cli(
         text=True,
         timeout=60,
     )
+
+
+class RetryRecorder:
+    """A test plugin: what the retry plugin's hooks (and before_enqueue) saw."""
+
+    def __init__(self) -> None:
+        self.scheduled: list[dict[str, Any]] = []
+        self.exhausted: list[dict[str, Any]] = []
+        self.enqueued: list[dict[str, Any]] = []
+
+    @resqplug.hookimpl(optionalhook=True)
+    def retry_scheduled(self, job: resqplug.Job, exc: BaseException, delay: float) -> None:
+        self.scheduled.append(
+            {"id": job.id, "attempt": job.attempt, "exc": exc, "delay": delay, "meta": job.meta}
+        )
+
+    @resqplug.hookimpl(optionalhook=True)
+    def retry_exhausted(self, job: resqplug.Job, exc: BaseException) -> None:
+        self.exhausted.append({"id": job.id, "attempt": job.attempt, "exc": exc})
+
+    @resqplug.hookimpl
+    def before_enqueue(self, job: resqplug.Job) -> None:
+        self.enqueued.append({"id": job.id, "attempt": job.attempt, "meta": dict(job.meta)})
 
 
 class WorkerProcess:

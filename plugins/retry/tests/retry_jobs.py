@@ -124,6 +124,20 @@ class RetryDelayed(Flaky):
     retry_exceptions = {builtins.ConnectionError: 1.0}
 
 
+class RetryHookDelays(Flaky):
+    """A growing delay per retry (three retries)."""
+
+    name = "retry_tests.RetryHookDelays"
+    retry_exceptions = {builtins.ConnectionError: [0.05, 0.1, 0.15]}
+
+
+class RetryClosest(Flaky):
+    """The delay of the closest listed superclass of the exception raised."""
+
+    name = "retry_tests.RetryClosest"
+    retry_exceptions = {OSError: 0.0, builtins.ConnectionError: [0.2]}
+
+
 class RetrySleepy(resqplug.Job):
     """Attempt 1 fails; the first run of attempt 2 sleeps until its worker is
     killed; the recovered run of attempt 2 fails again; attempt 3 succeeds."""

@@ -54,16 +54,6 @@ class RetryFatalFileNotFound(RetryFatalChild):
     fatal_exceptions = (FileNotFoundError,)
 
 
-class RetryHookDelays(rj.Flaky):
-    name = "retry_tests.drain.RetryHookDelays"
-    retry_exceptions = {builtins.ConnectionError: [0.05, 0.1, 0.15]}
-
-
-class RetryClosest(rj.Flaky):
-    name = "retry_tests.drain.RetryClosest"
-    retry_exceptions = {OSError: 0.0, builtins.ConnectionError: [0.2]}
-
-
 class RetryNoRetries(rj.Flaky):
     name = "retry_tests.drain.RetryNoRetries"
     retry_exceptions = (builtins.ConnectionError,)
@@ -191,8 +181,10 @@ def test_exhausted_retries_record_one_failure_with_the_last_exception(default_cl
     assert default_client.size(Q) == 0 and waiting_set(default_client).count() == 0
 
 
-def test_retry_scheduled_fires_per_retry_with_the_delay(delay_mode, default_client, recorder):
-    job_id = default_client.enqueue(RetryHookDelays, 99)
+def test_retry_scheduled_fires_per_retry_with_the_delay(
+    without_scheduler, default_client, recorder
+):
+    job_id = default_client.enqueue(rj.RetryHookDelays, 99)
     run_until_idle(default_client, Q)
     assert attempts(default_client, job_id) == [1, 2, 3, 4]
     scheduled = [(s["id"], s["attempt"], str(s["exc"]), s["delay"]) for s in recorder.scheduled]
@@ -326,14 +318,11 @@ def test_settings_are_inherited_from_an_abstract_base(default_client, recorder):
     assert [e["id"] for e in recorder.exhausted] == [exhausted]
 
 
-# --- delays: waiting in a delayed set, with and without the scheduler ----------------------
+# --- delays: waiting in the retry plugin's own delayed set ---------------------------------
 
 
-def test_a_delayed_retry_waits_then_runs(delay_mode, default_client, recorder):
-    delayed = waiting_set(default_client)
-    other = (
-        retry_set(default_client) if delay_mode == "scheduler" else scheduler_set(default_client)
-    )
+def test_a_delayed_retry_waits_then_runs(without_scheduler, default_client, recorder):
+    delayed, other = retry_set(default_client), scheduler_set(default_client)
     job_id = default_client.enqueue(rj.RetryDelayed, 1)
     before = redis_now(default_client.redis)
     assert drain(default_client, Q) == 1
@@ -359,8 +348,8 @@ def test_a_delayed_retry_waits_then_runs(delay_mode, default_client, recorder):
     assert stats(default_client) == (2, 0)
 
 
-def test_closest_listed_superclass_picks_the_delay(delay_mode, default_client, recorder):
-    job_id = default_client.enqueue(RetryClosest, 1, "ConnectionResetError")
+def test_closest_listed_superclass_picks_the_delay(without_scheduler, default_client, recorder):
+    job_id = default_client.enqueue(rj.RetryClosest, 1, "ConnectionResetError")
     drain(default_client, Q)
     # ConnectionError: [0.2] wins over OSError: 0.0 for a ConnectionResetError.
     assert [s["delay"] for s in recorder.scheduled] == [0.2]
@@ -371,7 +360,7 @@ def test_closest_listed_superclass_picks_the_delay(delay_mode, default_client, r
 
 
 def test_closest_listed_superclass_zero_delay_runs_at_once(default_client, recorder):
-    job_id = default_client.enqueue(RetryClosest, 1, "PermissionError")
+    job_id = default_client.enqueue(rj.RetryClosest, 1, "PermissionError")
     assert drain(default_client, Q) == 2
     assert [s["delay"] for s in recorder.scheduled] == [0.0]
     assert rj.done(default_client, job_id)

@@ -1,7 +1,8 @@
 """The retry plugin in real worker processes (``resqplug work --app retry_jobs``):
 delays measured with Redis server time, delayed retries moved by a running
-worker (with and without the scheduler plugin), and a worker killed with
-``kill -9`` in the middle of a retried attempt."""
+worker (from the retry plugin's own delayed set; with the scheduler's, in
+tests/plugins_together), and a worker killed with ``kill -9`` in the middle of
+a retried attempt."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 import retry_jobs as rj
-from retry_helpers import WorkerProcess, mode_env, wait_for, waiting_set
+from retry_helpers import WITHOUT_SCHEDULER, WorkerProcess, retry_set, wait_for
 
 import resqplug
 
@@ -20,8 +21,9 @@ Q = "retry"
 LATE_AT_MOST_S = 2.0
 
 
-def worker(redis_url: str, namespace: str, *args: str, delay_mode: str = "") -> WorkerProcess:
-    return WorkerProcess(redis_url, namespace, "--queues", Q, *args, extra_env=mode_env(delay_mode))
+def worker(redis_url: str, namespace: str, *args: str) -> WorkerProcess:
+    """A worker of the retry queue, its delayed retries in the retry plugin's own set."""
+    return WorkerProcess(redis_url, namespace, "--queues", Q, *args, extra_env=WITHOUT_SCHEDULER)
 
 
 def stats(client: resqplug.Resq) -> tuple[int, int]:
@@ -67,11 +69,9 @@ def test_retry_then_success_in_a_forking_worker(redis_url, namespace, default_cl
     ],
     ids=["per-exception-list", "backoff-list", "backoff-callable"],
 )
-def test_delays_are_honoured_by_a_worker(
-    delay_mode, redis_url, namespace, default_client, job_class, delays
-):
+def test_delays_are_honoured_by_a_worker(redis_url, namespace, default_client, job_class, delays):
     job_id = default_client.enqueue(job_class, len(delays), "TimeoutError")
-    with worker(redis_url, namespace, "--no-fork", delay_mode=delay_mode):
+    with worker(redis_url, namespace, "--no-fork"):
         wait_for(lambda: rj.done(default_client, job_id), 20, "the job to succeed")
         wait_for(lambda: stats(default_client)[0] == 3, 5, "three runs acknowledged")
     check_delays(default_client, job_id, delays)
@@ -79,12 +79,10 @@ def test_delays_are_honoured_by_a_worker(
     assert stats(default_client) == (3, 0)
 
 
-def test_delayed_retry_is_moved_by_a_running_worker(
-    delay_mode, redis_url, namespace, default_client
-):
-    delayed = waiting_set(default_client)
+def test_delayed_retry_is_moved_by_a_running_worker(redis_url, namespace, default_client):
+    delayed = retry_set(default_client)
     job_id = default_client.enqueue(rj.RetryDelayed, 1)
-    with worker(redis_url, namespace, "--no-fork", delay_mode=delay_mode):
+    with worker(redis_url, namespace, "--no-fork"):
         # The retry waits (same id, attempt 2) in the delayed set, not in the queue...
         item = wait_for(lambda: delayed.find(job_id), 10, "the retry in the delayed set")
         assert item.payload["meta"]["attempt"] == 2

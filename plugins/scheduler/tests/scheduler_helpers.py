@@ -83,11 +83,11 @@ def run_cli(redis_url: str, namespace: str, *args: str, timeout: float = 30.0, *
 
 Spawn = Callable[..., Proc]
 
-OURS = ("core", "scheduler", "retry")
+OURS = ("core", "scheduler")
 
 
 def only_our_plugins() -> str:
-    """Unregister here every plugin but the core, scheduler and retry ones (for
+    """Unregister here every plugin but the core and the scheduler (for
     volume tests, where other plugins' per-job Redis writes only cost time), and
     return their names for ``spawn(..., disable=...)``."""
     others = [n for n in resqplug.get_plugins().names() if n not in OURS]

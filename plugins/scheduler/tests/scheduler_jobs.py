@@ -72,20 +72,6 @@ class SchedExplode(resqplug.Job):
         record(self)
 
 
-class SchedFlaky(resqplug.Job):
-    """Fails its first attempt with ValueError; the retry plugin retries it after 1 s."""
-
-    queue = "sched"
-    retry_exceptions = (ValueError,)
-    retry_limit = 2
-    retry_delay = 1.0
-
-    def perform(self, *args: Any) -> None:
-        record(self)
-        if self.attempt == 1:
-            raise ValueError("first attempt fails")
-
-
 @resqplug.job(queue="sched", name="sched_function")
 def sched_function(*args: Any) -> None:
     r = resqplug.default_client().redis

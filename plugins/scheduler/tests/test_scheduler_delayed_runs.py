@@ -1,7 +1,8 @@
 """Delayed jobs with real ``resqplug work`` and ``resqplug scheduler`` processes:
 they run at their time and not before (Redis time), keep their id, go through
-before_enqueue twice, fail into the failed store when a hook raises at move
-time, and carry delayed retries of the retry plugin. Also ``resqplug delayed``."""
+before_enqueue twice, and fail into the failed store when a hook raises at move
+time. Also ``resqplug delayed``. (Delayed retries of the retry plugin in the
+scheduler's set: tests/plugins_together.)"""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ from scheduler_helpers import (
     Proc,
     Spawn,
     before_enqueue_calls,
-    ran,
     run_cli,
     runs,
     server_time,
@@ -25,7 +25,6 @@ from scheduler_helpers import (
 )
 
 import resqplug
-from resqplug.delayed import DelayedSet
 
 
 def wait_workers(client: resqplug.Resq, count: int, *procs: Proc) -> None:
@@ -144,32 +143,6 @@ def test_hook_raising_at_move_time_in_a_worker_fails_the_job_not_drops_it(
     # The failure can be retried like any other once the hook is gone.
     assert default_client.failures.retry(boom, remove=True) == boom
     wait_for(lambda: boom in runs(default_client), timeout=10, what="the retried job to run")
-
-
-def test_delayed_retry_of_the_retry_plugin_uses_the_scheduler_set(
-    default_client: resqplug.Resq, spawn: Spawn
-) -> None:
-    assert "scheduler" in resqplug.get_plugins().names()
-    worker = spawn("work", "--no-fork", "-q", "sched")
-    wait_workers(default_client, 1, worker)
-    job_id = resqplug.enqueue(jobs.SchedFlaky, "r")
-
-    wait_for(lambda: scheduler.delayed_count() == 1, timeout=10, what="the retry to be delayed")
-    [item] = scheduler.delayed_jobs()
-    assert item.payload["id"] == job_id
-    assert item.payload["meta"]["attempt"] == 2
-    assert item.queue == "sched"
-    assert DelayedSet(default_client, "retry").count() == 0
-    assert ran(default_client) == [job_id]
-
-    wait_for(lambda: len(ran(default_client)) == 2, timeout=10, what="the retry to run")
-    assert ran(default_client) == [job_id, job_id]
-    assert default_client.redis.hget(
-        default_client.keys.plugin("schedtest", "attempt"), job_id
-    ) == (b"2")
-    assert started(default_client)[job_id] >= item.due
-    assert scheduler.delayed_count() == 0
-    assert default_client.failures.count() == 0
 
 
 def test_cli_delayed_list_and_remove(

@@ -168,52 +168,6 @@ class StatusRecoverable(resqplug.Job):
         return "recovered"
 
 
-class StatusRetry(resqplug.Job):
-    """Fails with ValueError until attempt ``succeed_on``; retried after a delay."""
-
-    queue = "status"
-    retry_exceptions = (ValueError,)
-    retry_limit = 1
-    retry_delay = 0.3
-
-    def perform(self, succeed_on: int) -> int:
-        record(self, "started")
-        if self.attempt < succeed_on:
-            raise ValueError(f"attempt {self.attempt} fails")
-        return self.attempt
-
-
-class StatusRetryNow(StatusRetry):
-    """Retried at once (``retry_delay = 0``, the retry plugin's default)."""
-
-    retry_delay = 0
-
-
-class StatusKillSelfRetried(resqplug.Job):
-    """Asks for its own kill, then ticks (JobKilled); its retry policy covers
-    every Exception."""
-
-    queue = "status"
-    retry_exceptions = (Exception,)
-    retry_limit = 1
-    retry_delay = 0
-
-    def perform(self) -> str:
-        record(self, "started")
-        resqplug_status.kill(self.id)
-        self.tick("about to be killed")
-        record(self, "finished")
-        return "not killed"
-
-
-class StatusUnique(resqplug.Job):
-    queue = "status"
-    unique = True
-
-    def perform(self, n: int) -> int:
-        return n
-
-
 class KillRaceSync:
     """A test plugin for worker processes started with ``STATUS_TEST_SYNC_LOG``
     (the worker's own log file, read at ``-v``): when a StatusTicker stops on

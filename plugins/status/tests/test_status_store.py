@@ -12,7 +12,7 @@ import pytest
 import resqplug_status
 import status_jobs as sj
 from resqplug_status import FINAL, STATES, StatusStore
-from status_helpers import installed, wait_for
+from status_helpers import wait_for
 
 import resqplug
 from resqplug.testing import drain
@@ -84,24 +84,20 @@ def test_a_new_final_status_prunes_expired_entries_without_list(
 
 
 def test_an_old_non_final_status_stays_listed(default_client: resqplug.Resq) -> None:
-    if not installed("scheduler"):
-        pytest.skip("resqplug-scheduler is not installed")
-    import resqplug_scheduler
-
-    later = resqplug_scheduler.enqueue_in(7 * DAY, sj.StatusRecord, "next week")
+    later = default_client.enqueue_to("not-drained", sj.StatusRecord, "next week")
     assert later is not None
     store = StatusStore(default_client)
     # A day and a bit passes: the entries' scores are their update time.
     long_ago = time.time() - DAY - 3600
     default_client.redis.zadd(store.index, {later: long_ago})
-    default_client.redis.zadd(store.state_index + "scheduled", {later: long_ago})
+    default_client.redis.zadd(store.state_index + "queued", {later: long_ago})
 
     other = resqplug.enqueue(sj.StatusRecord, "today")
     assert other is not None
     drain(default_client, Q)  # any job reaching a final state
 
-    assert store.get(later).status == "scheduled"  # type: ignore[union-attr]
-    assert [s.id for s in resqplug_status.list(state="scheduled")] == [later]
+    assert store.get(later).status == "queued"  # type: ignore[union-attr]
+    assert [s.id for s in resqplug_status.list(state="queued")] == [later]
     assert {s.id for s in resqplug_status.list()} == {later, other}
     assert store.count() == 2
 

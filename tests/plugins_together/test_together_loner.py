@@ -1,17 +1,38 @@
-"""The loner plugin with the scheduler and retry plugins, failure retries and
-other plugins' failure handling."""
+"""The loner plugin with the scheduler (a scheduled unique job), the retry
+plugin (one lock across the retries) and the cleaner (a requeue respects
+uniqueness)."""
 
 from __future__ import annotations
 
 import loner_jobs as jobs
 import pytest
 import resqplug_scheduler
+import together_jobs as tj
 from loner_helpers import QUEUE, holder, queued_ids, wait_for
+from resqplug_cleaner import Cleaner, Filter
 
 import resqplug
 from resqplug.delayed import DelayedSet
 from resqplug.plugins import DISABLE_ENV
 from resqplug.testing import drain
+
+
+class DuplicateRecorder:
+    """A test plugin: every ``duplicate_skipped`` the loner plugin fired."""
+
+    def __init__(self) -> None:
+        self.skipped: list[tuple[resqplug.Job, str | None]] = []
+
+    @resqplug.hookimpl(optionalhook=True)
+    def duplicate_skipped(self, job: resqplug.Job, existing_id: str | None) -> None:
+        self.skipped.append((job, existing_id))
+
+
+@pytest.fixture
+def recorder(default_client: resqplug.Resq) -> DuplicateRecorder:
+    rec = DuplicateRecorder()
+    resqplug.register(rec, name="loner-test-recorder")
+    return rec
 
 
 def finished(client: resqplug.Resq, job_id: str) -> bool:
@@ -60,12 +81,12 @@ def test_scheduled_job_whose_copy_was_enqueued_meanwhile_is_dropped_at_the_move(
 
 
 def test_retry_is_not_blocked_by_its_own_lock(default_client, recorder):
-    job_id = resqplug.enqueue(jobs.RetryOnce, 1)
+    job_id = resqplug.enqueue(tj.RetryOnce, 1)
     assert drain(default_client, QUEUE, limit=1) == 1  # attempt 1 fails, retry queued
     assert queued_ids(default_client) == [job_id]  # the retry: same id, not refused
     assert default_client.peek(QUEUE)[0]["meta"]["attempt"] == 2
-    assert holder(jobs.RetryOnce, 1) == job_id
-    assert resqplug.enqueue(jobs.RetryOnce, 1) is None  # still unique while retrying
+    assert holder(tj.RetryOnce, 1) == job_id
+    assert resqplug.enqueue(tj.RetryOnce, 1) is None  # still unique while retrying
     assert [e for _, e in recorder.skipped] == [job_id]
 
     assert drain(default_client, QUEUE) == 1  # attempt 2 succeeds
@@ -76,8 +97,8 @@ def test_retry_is_not_blocked_by_its_own_lock(default_client, recorder):
         ("done", 2),
     ]
     assert default_client.failures.count() == 0
-    assert holder(jobs.RetryOnce, 1) is None
-    assert resqplug.enqueue(jobs.RetryOnce, 1) is not None
+    assert holder(tj.RetryOnce, 1) is None
+    assert resqplug.enqueue(tj.RetryOnce, 1) is not None
 
 
 @pytest.mark.parametrize("delay_mode", ["scheduler", "own-set"])
@@ -92,14 +113,14 @@ def test_delayed_retry_keeps_the_lock_and_completes(
         resqplug.plugins.reset_plugins()
         resqplug.register(recorder, name="loner-test-recorder")
     assert ("scheduler" in resqplug.get_plugins().names()) == (delay_mode == "scheduler")
-    spawn("--no-fork", "-q", QUEUE, extra_env=extra)
-    job_id = resqplug.enqueue(jobs.RetryOnceDelayed, 1)
+    spawn("--no-fork", "-q", QUEUE, env=extra)
+    job_id = resqplug.enqueue(tj.RetryOnceDelayed, 1)
     waiting = DelayedSet(default_client, "scheduler" if delay_mode == "scheduler" else "retry")
     wait_for(waiting.count, 15, "attempt 1 to fail and its retry to wait")
-    assert holder(jobs.RetryOnceDelayed, 1) == job_id  # the retry waits 0.8 s: still held
-    assert resqplug.enqueue(jobs.RetryOnceDelayed, 1) is None
+    assert holder(tj.RetryOnceDelayed, 1) == job_id  # the retry waits 0.8 s: still held
+    assert resqplug.enqueue(tj.RetryOnceDelayed, 1) is None
     wait_for(lambda: finished(default_client, job_id), 10, "attempt 2 to succeed")
-    wait_for(lambda: holder(jobs.RetryOnceDelayed, 1) is None, 5, "the lock to be released")
+    wait_for(lambda: holder(tj.RetryOnceDelayed, 1) is None, 5, "the lock to be released")
     assert waiting.count() == 0 and default_client.size(QUEUE) == 0
     assert [r["attempt"] for r in jobs.runs(default_client, "start")] == [1, 2]
     assert default_client.failures.count() == 0
@@ -107,111 +128,30 @@ def test_delayed_retry_keeps_the_lock_and_completes(
 
 
 def test_lock_released_when_the_retries_are_exhausted(default_client):
-    job_id = resqplug.enqueue(jobs.RetryAlwaysFails, 1)
+    job_id = resqplug.enqueue(tj.RetryAlwaysFails, 1)
     assert drain(default_client, QUEUE) == 2  # the run and its one retry
     assert [r["id"] for r in jobs.runs(default_client, "fail")] == [job_id, job_id]
     record = default_client.failures.get(job_id)
     assert record is not None and record["error"] == "attempt 2"
-    assert holder(jobs.RetryAlwaysFails, 1) is None
-    assert resqplug.enqueue(jobs.RetryAlwaysFails, 1) is not None
+    assert holder(tj.RetryAlwaysFails, 1) is None
+    assert resqplug.enqueue(tj.RetryAlwaysFails, 1) is not None
 
 
 def test_retry_that_also_records_its_failures_keeps_the_lock(default_client):
-    job_id = resqplug.enqueue(jobs.RetryOnceRecorded, 1)
+    job_id = resqplug.enqueue(tj.RetryOnceRecorded, 1)
     assert drain(default_client, QUEUE, limit=1) == 1  # attempt 1 fails, retry queued
     assert queued_ids(default_client) == [job_id]
     assert default_client.failures.get(job_id) is not None  # recorded, as configured
-    assert holder(jobs.RetryOnceRecorded, 1) == job_id
-    assert resqplug.enqueue(jobs.RetryOnceRecorded, 1) is None
+    assert holder(tj.RetryOnceRecorded, 1) == job_id
+    assert resqplug.enqueue(tj.RetryOnceRecorded, 1) is None
 
 
-# --- failure retry ------------------------------------------------------------------
-
-
-def test_failure_retry_of_a_failed_unique_job(default_client, recorder):
-    job_id = resqplug.enqueue(jobs.FailsFirstTime, "t5")
-    assert drain(default_client, QUEUE) == 1
-    assert default_client.failures.get(job_id) is not None
-    assert holder(jobs.FailsFirstTime, "t5") is None
-
-    assert default_client.failures.retry(job_id) == job_id
-    assert queued_ids(default_client) == [job_id]
-    assert holder(jobs.FailsFirstTime, "t5") == job_id
-    assert resqplug.enqueue(jobs.FailsFirstTime, "t5") is None
-    assert drain(default_client, QUEUE) == 1
-    assert jobs.ids(default_client, "done") == [job_id]
-    assert holder(jobs.FailsFirstTime, "t5") is None
-    assert [e for _, e in recorder.skipped] == [job_id]
-
-
-def test_failure_retry_respects_a_copy_already_queued(default_client, recorder):
-    failed = resqplug.enqueue(jobs.Failing, 6)
-    assert drain(default_client, QUEUE) == 1
-    copy = resqplug.enqueue(jobs.Failing, 6)
-    assert copy is not None
-
-    assert resqplug.failures.retry(failed) is None
-    assert queued_ids(default_client) == [copy]
-    assert holder(jobs.Failing, 6) == copy
-    record = default_client.failures.get(failed)
-    assert record is not None and "retried_at" not in record  # not marked: not retried
-    assert [(j.id, e) for j, e in recorder.skipped] == [(failed, copy)]
-
-
-def test_failure_retried_twice_is_queued_once(default_client):
-    failed = resqplug.enqueue(jobs.Failing, 7)
-    assert drain(default_client, QUEUE) == 1
-    assert resqplug.failures.retry(failed) == failed
-    assert resqplug.failures.retry(failed) is None
-    assert queued_ids(default_client) == [failed]
-
-
-# --- other plugins' failure handling -------------------------------------------
-
-
-class RaisingFailureHandler:
-    """A plugin whose handle_failure raises: the core logs it and records the
-    failure (hookspecs.handle_failure), so the job's failure is final."""
-
-    @resqplug.hookimpl
-    def handle_failure(self, job: resqplug.Job, exc: BaseException) -> str | None:
-        raise RuntimeError("broken failure handler")
-
-
-def test_lock_released_when_another_failure_handler_raises(default_client):
-    resqplug.register(RaisingFailureHandler(), name="loner-test-raising")
-    job_id = resqplug.enqueue(jobs.Failing, 8)
-    assert drain(default_client, QUEUE) == 1
-    assert default_client.failures.get(job_id) is not None  # recorded as final
-    assert holder(jobs.Failing, 8) is None
-
-
-class SkipEverything:
-    """A plugin that skips every job (DontPerform from before_perform)."""
-
-    @resqplug.hookimpl
-    def before_perform(self, job: resqplug.Job) -> None:
-        raise resqplug.DontPerform("skipped by the test")
-
-
-def test_lock_released_when_the_job_is_skipped(default_client):
-    resqplug.register(SkipEverything(), name="loner-test-skip")
-    job_id = resqplug.enqueue(jobs.Unique, 9)
-    assert holder(jobs.Unique, 9) == job_id
-    assert drain(default_client, QUEUE) == 1
-    assert jobs.runs(default_client) == []  # it did not run
-    assert default_client.failures.count() == 0
-    assert holder(jobs.Unique, 9) is None
-    assert resqplug.enqueue(jobs.Unique, 9) is not None
-
-
-# --- cleaner (resqplug-cleaner, if installed) ---------------------------------------
+# --- cleaner -----------------------------------------------------------------------
 
 
 def test_cleaner_requeue_respects_uniqueness(default_client, recorder):
-    cleaner_mod = pytest.importorskip("resqplug_cleaner")
-    cleaner = cleaner_mod.Cleaner(default_client)
-    only = cleaner_mod.Filter(job_class="loner_tests.Failing")
+    cleaner = Cleaner(default_client)
+    only = Filter(job_class="loner_tests.Failing")
     blocked = resqplug.enqueue(jobs.Failing, 1)
     freed = resqplug.enqueue(jobs.Failing, 2)
     assert drain(default_client, QUEUE) == 2

@@ -229,7 +229,7 @@ class Threaded:
         self.held -= Counter(ack.entry for ack in acks)  # drops entries at zero
         for ack in acks:
             self.worker.add_pending(ack)
-        self.worker.flush()
+        self.worker.outcomes.write_soon()  # while the threads go on
 
     def run(self) -> None:
         from .control import Backoff

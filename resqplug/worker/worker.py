@@ -7,7 +7,6 @@ job of an executor; the worker only fetches, acknowledges and supervises.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import threading
@@ -24,6 +23,7 @@ from .control import Backoff, Control, Signals
 from .inflight import InFlight
 from .membership import Membership
 from .options import HEARTBEAT_TICK_S, WorkerOptions
+from .outcomes import ACK_EVERY_S, Outcomes
 from .processor import Processor
 from .reaper import LOCK_MS, Reaper
 from .registry import WorkerRegistry, make_worker_id
@@ -36,8 +36,6 @@ RunOne = Callable[[Taken, "Taken | None"], "Ack | None"]  # (job, the next one) 
 REDIS_DOWN = (rex.ConnectionError, rex.TimeoutError)
 SLOW_JOB_S = 0.1
 FAST_JOB_S = 0.01  # jobs faster than this are fetched in growing batches
-ACK_EVERY_S = 0.05  # a finished job's outcome waits at most this long to be written
-FLUSH_RETRY_S = 1.0
 TICK_S = HEARTBEAT_TICK_S  # the lease's minimum (options.min_dead_after) counts on it
 ORPHAN_CHECK_S = 1.0  # an idle worker looks for orphans in its in-flight list this often
 
@@ -57,14 +55,8 @@ class Worker:
         self.plugins = client.plugins
         self.current: Taken | None = None
         self.current_started = 0.0
-        # Outcomes not written yet. The thread that runs the batch adds them and
-        # writes them in batches; while a job runs, the thread that supervises
-        # it writes those waiting ACK_EVERY_S (flush_if_due). A deque, whose
-        # append and popleft are atomic: adding one takes no lock (hot path).
-        self.pending: deque[Ack] = deque()
-        self.pending_since = 0.0  # about when the oldest pending outcome was added
-        self.flush_lock = threading.Lock()  # one writer at a time: held while writing
-        self.flush_retry_at = 0.0  # after a failed flush_if_due, not before this
+        # Outcomes not written yet: see outcomes.py.
+        self.outcomes = Outcomes(self.inflight, self.control.abandon_due)
         # The fetched batch's jobs not started yet; the thread that supervises
         # a slow job gives them back (give_back_queued).
         self.queued: deque[Taken] = deque()
@@ -111,6 +103,7 @@ class Worker:
             self.plugins.call_each("worker_start", worker=self)
             self.executor.run()
         finally:
+            self.outcomes.close()
             self.flush()
             self.executor.close()
             self._stop_beating.set()
@@ -143,11 +136,11 @@ class Worker:
         the reaper recovers them)."""
         try:
             self.flush()  # one more try for outcomes a shutdown deadline left
-            if self.pending:
+            if self.outcomes.pending:
                 log.warning(
                     "%d finished jobs could not be recorded; leaving the jobs in flight "
                     "to the reaper",
-                    len(self.pending),
+                    len(self.outcomes.pending),
                 )
                 return
             left = self.inflight.pending()
@@ -272,6 +265,7 @@ class Worker:
         """The queues had nothing (and the worker holds no job): None to stop
         (burst mode, nothing recovered from dead workers), else what waiting
         for work took, maybe nothing. ``first``: the queues just became empty."""
+        self.flush()  # what ran is recorded before the worker idles or exits
         if self.options.burst:
             return [] if self.reaped_before_exit() else None
         if first:
@@ -299,6 +293,9 @@ class Worker:
         jobs there that the worker never saw; they would sit there, leased,
         until it exits. Checked after a Redis error, and while idle."""
         try:
+            self.flush()  # outcomes on their way still hold entries in the list
+            if self.outcomes.pending:  # not written (a shutdown deadline): not orphans
+                return
             known = Counter(held or ())
             orphans = []
             for taken in self.inflight.pending():
@@ -337,9 +334,9 @@ class Worker:
             now = time.monotonic()
             if self.queued and (self.control.stopping or now - t0 > SLOW_JOB_S):
                 self.give_back_queued()  # only what was not started yet goes back
-            if self.pending and now - self.pending_since > ACK_EVERY_S:
-                self.flush()
-        self.flush()
+            if self.outcomes.due_in() <= 0:
+                self.outcomes.write_soon()
+        self.outcomes.write_soon()  # while the next batch is fetched and run
         per_job = (time.monotonic() - started) / max(ran, 1)
         if per_job < FAST_JOB_S and ran == size:
             return min(size * 2, self.options.max_batch)
@@ -393,78 +390,18 @@ class Worker:
             self.retrying(lambda t=taken: self.inflight.requeue(t))  # type: ignore[misc]
 
     def add_pending(self, ack: Ack) -> None:
-        if not self.pending:
-            self.pending_since = time.monotonic()
-        self.pending.append(ack)
-
-    def take_pending(self) -> list[Ack]:
-        """The pending outcomes, oldest first (under flush_lock: the only taker;
-        outcomes added meanwhile are taken or stay)."""
-        acks, pending = [], self.pending
-        while pending:
-            acks.append(pending.popleft())
-        return acks
+        self.outcomes.add(ack)
 
     def flush(self) -> None:
-        """Write every pending outcome now, retrying while Redis is away. Waits
-        for a write under way on another thread: once this returns, every
-        outcome added before is in Redis (the orphan check and the exit count
-        on it)."""
-        with self.flush_lock:
-            acks = self.take_pending()
-            if acks and not self.retrying(lambda: self.inflight.ack(acks)):
-                self.pending.extendleft(reversed(acks))  # kept: _leave must see them
+        """Write every pending outcome now (see Outcomes.write_now)."""
+        self.outcomes.write_now()
 
     def flush_due_in(self) -> float:
-        """Seconds until flush_if_due has outcomes to write (inf: none pending)."""
-        if not self.pending:
-            return math.inf
-        due = max(self.pending_since + ACK_EVERY_S, self.flush_retry_at)
-        return due - time.monotonic()
+        return self.outcomes.due_in()
 
     def flush_if_due(self) -> None:
-        """From the thread that supervises a running job: write the outcomes
-        pending ACK_EVERY_S, so a finished job's outcome does not wait for the
-        end of the job after it. One try, so supervision never waits on an
-        outage: what could not be written stays pending (tried again a second
-        later, and by the batch's own flush)."""
-        if self.flush_due_in() > 0 or not self.flush_lock.acquire(blocking=False):
-            return
-        try:
-            since = self.pending_since
-            acks = self.take_pending()
-            if acks and not self.wrote_once(acks):
-                self.pending.extendleft(reversed(acks))  # first, as they came
-                self.pending_since = since
-        finally:
-            self.flush_lock.release()
-
-    def wrote_once(self, acks: list[Ack]) -> bool:
-        """Write outcomes, trying Redis once; False (and no retry for a
-        second) if that failed."""
-        try:
-            self.inflight.ack(acks, attempts=1)
-        except Exception as exc:  # whatever it is, the batch's flush meets it again
-            self.flush_retry_at = time.monotonic() + FLUSH_RETRY_S
-            if isinstance(exc, REDIS_DOWN):
-                log.warning("could not record finished jobs yet: %s", exc)
-            else:
-                log.exception("could not record finished jobs yet")
-            return False
-        self.flush_retry_at = 0.0
-        return True
+        self.outcomes.write_if_due()
 
     def retrying(self, action: Callable[[], object]) -> bool:
-        """Run a Redis write until it succeeds: an outcome must not be dropped. Gives
-        up (False) only when a shutdown deadline passed (the reaper then recovers
-        the job)."""
-        backoff = Backoff(cap=2.0)
-        while True:
-            try:
-                action()
-                return True
-            except REDIS_DOWN as exc:
-                if self.control.abandon_due():
-                    log.error("giving up on a Redis write at shutdown: %s", exc)
-                    return False
-                backoff.wait(None, exc)
+        """Run a Redis write until it succeeds (see Outcomes.retrying)."""
+        return self.outcomes.retrying(action)

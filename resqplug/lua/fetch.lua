@@ -16,8 +16,10 @@
 local function cancelled(payload)
   local ok, doc = pcall(cjson.decode, payload)
   if not ok or type(doc) ~= 'table' or type(doc.id) ~= 'string' then return nil end
-  if redis.call('SREM', KEYS[2], doc.id) == 1 then return 'announce' end
+  local plain = redis.call('SREM', KEYS[2], doc.id) == 1
+  -- both forms leave; announced already ('!') wins: announced once
   if redis.call('SREM', KEYS[2], '!' .. doc.id) == 1 then return 'quiet' end
+  if plain then return 'announce' end
   return nil
 end
 

@@ -1,6 +1,7 @@
-"""The bundled plugins use the core only through ``resqplug`` and
-``resqplug.ext``, and none of them needs another at import: each module of
-plugins/*/resqplug_*/ is read with ``ast`` (nothing is imported)."""
+"""The bundled plugins (and the example ones under examples/) use the core only
+through ``resqplug`` and ``resqplug.ext``, and none of them needs another at
+import: each module of plugins/*/resqplug_*/ and examples/*/resqplug_*/ is read
+with ``ast`` (nothing is imported)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import resqplug
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = sorted(p.parent for p in (ROOT / "plugins").glob("*/resqplug_*/__init__.py"))
+# The example third-party plugins (docs/writing-plugins.md) follow the same rule.
+EXAMPLES = sorted(p.parent for p in (ROOT / "examples").glob("*/resqplug_*/__init__.py"))
 ALLOWED = {"resqplug", "resqplug.ext"}
 CORE_SUBMODULES = {m.name for m in pkgutil.iter_modules(resqplug.__path__)}
 
@@ -76,19 +79,20 @@ def test_the_plugin_packages_are_found():
         "resqplug_scheduler",
         "resqplug_status",
     ]
+    assert [p.name for p in EXAMPLES] == ["resqplug_durations"]
     assert "ext" in CORE_SUBMODULES
     assert {"payload", "failure", "cli", "web"} <= CORE_SUBMODULES
 
 
-@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("package", PACKAGES + EXAMPLES, ids=lambda p: p.name)
 def test_plugins_use_only_resqplug_and_resqplug_ext(package: Path):
     found = [v for path in modules(package) for v in violations_in(path)]
     assert found == [], "\n".join(found)
 
 
-@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("package", PACKAGES + EXAMPLES, ids=lambda p: p.name)
 def test_plugins_import_no_other_plugin(package: Path):
-    others = {p.name for p in PACKAGES} - {package.name}
+    others = {p.name for p in PACKAGES + EXAMPLES} - {package.name}
     found = []
     for path in modules(package):
         tree = ast.parse(path.read_text("utf-8"), str(path))

@@ -99,10 +99,7 @@ def flatten(
         found = problem(write, fragments)
         if found is not None:
             raise ConfigError(f"a plugin write is refused: {found}")
-    argv.append(len(writes))
-    for write in writes:
-        keys += write.keys
-        argv += (write.script, len(write.keys), len(write.args), *write.args)
+    _append(writes, keys, argv)
 
 
 def flatten_valid(
@@ -114,10 +111,21 @@ def flatten_valid(
 ) -> None:
     """Like ``flatten`` for a job that already ran: a malformed write is
     logged and left out, so the job's outcome is still recorded."""
-    bad = [(w, p) for w in writes if (p := problem(w, fragments)) is not None]
-    for _, found in bad:
-        log.error("a plugin write of job %s is dropped: %s", job_id, found)
-    flatten([w for w in writes if not any(w is b for b, _ in bad)], fragments, keys, argv)
+    valid = []
+    for write in writes:
+        found = problem(write, fragments)
+        if found is None:
+            valid.append(write)
+        else:
+            log.error("a plugin write of job %s is dropped: %s", job_id, found)
+    _append(valid, keys, argv)
+
+
+def _append(writes: Sequence[Write], keys: list[str], argv: list[Any]) -> None:
+    argv.append(len(writes))
+    for write in writes:
+        keys += write.keys
+        argv += (write.script, len(write.keys), len(write.args), *write.args)
 
 
 def report(errors: Iterable[Any], where: str) -> None:

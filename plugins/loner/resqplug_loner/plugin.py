@@ -47,8 +47,12 @@ def release_with_outcome(job: Job) -> None:
     ack of its run: a write riding the core's script, not a round trip."""
     if uniqueness(type(job)) is None:
         return
-    key = lock_key(resqplug.client_for(job), job)
-    job.writes.append(resqplug.Write("loner.release", (key,), (job.id,)))
+    job.writes.append(release_write(lock_key(resqplug.client_for(job), job), job.id))
+
+
+def release_write(key: str, job_id: str) -> resqplug.Write:
+    """Drop ``key`` if ``job_id`` still holds it (the fragment loner.release)."""
+    return resqplug.Write("loner.release", (key,), (job_id,))
 
 
 def release(job: Job) -> None:
@@ -57,7 +61,7 @@ def release(job: Job) -> None:
     if uniqueness(type(job)) is None:
         return
     client = resqplug.client_for(job)
-    client.scripts.lock_release([lock_key(client, job)], [job.id])
+    client.apply_writes([release_write(lock_key(client, job), job.id)])
 
 
 def release_discarded(job: Job) -> None:
@@ -72,7 +76,7 @@ def release_discarded(job: Job) -> None:
     if key is None and (type(job) is Job or uniqueness(type(job)) is not None):
         key = lock_key(client, job)  # an unknown class: its default identity
     if key is not None:
-        client.scripts.lock_release([key], [job.id])
+        client.apply_writes([release_write(key, job.id)])
 
 
 class LonerPlugin(LonerDemo):

@@ -87,8 +87,7 @@ class RetryPlugin(RetryDemo):
     @hookimpl
     def job_discarded(self, job: Job) -> None:
         if "retry" in job.meta:  # a retried job removed unrun: its retry state goes too
-            client = resqplug.client_for(job)
-            client.redis.delete(state_key(client, job.id))
+            resqplug.client_for(job).apply_writes([forget_state(job)])
 
     @hookimpl
     def worker_heartbeat(self, worker: Any) -> None:

@@ -147,7 +147,7 @@ class Resq:
         """Run before_enqueue and encode; None if vetoed."""
         job.client = self
         try:
-            self.plugins.hook.before_enqueue(job=job)
+            self.plugins.caller("before_enqueue")(job)
         except DontEnqueue as veto:
             log.info("enqueue of %s %s vetoed: %s", job.class_name, job.id, veto)
             return None

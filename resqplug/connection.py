@@ -10,11 +10,17 @@ import inspect
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import redis
 import redis.connection
 import redis.exceptions as rex
+
+try:
+    import hiredis
+except ImportError:  # the extra "hiredis" is not installed: redis-py packs
+    hiredis = None  # type: ignore[assignment]
 
 from .errors import ConfigError, ConnectionError, QueueFullError
 
@@ -109,6 +115,41 @@ def _no_setinfo() -> dict[str, None]:
 _NO_SETINFO = _no_setinfo()
 
 
+class FastPacker:
+    """redis-py's hiredis command packer without its per-argument encoding in
+    Python (about 0.5 us an argument, which the writes of plugins multiply):
+    hiredis packs str, bytes, int and float itself, floats as ``repr`` like
+    redis-py. A command name with a space (redis-py splits it) and any other
+    argument type (a bool, None: redis-py's DataError) go to redis-py's own."""
+
+    def __init__(self, fallback: Any) -> None:
+        self._fallback = fallback
+
+    def pack(self, *args: Any) -> list[bytes]:
+        first = args[0]
+        if isinstance(first, str) and " " not in first:
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:
+                pass
+        return self._fallback.pack(*args)  # type: ignore[no-any-return]
+
+
+def _packer() -> dict[str, Any]:
+    """``command_packer`` for new clients: a FastPacker when hiredis is there."""
+    rc = redis.connection
+    if hiredis is None or not hasattr(hiredis, "pack_command"):
+        return {}
+    if not hasattr(rc, "HiredisRespSerializer") or not hasattr(rc, "PythonRespSerializer"):
+        return {}  # an older redis-py: its own packer
+    encode = rc.Encoder("utf-8", "strict", False).encode
+    fallback = rc.HiredisRespSerializer(rc.PythonRespSerializer(6000, encode).pack, encode)
+    return {"command_packer": FastPacker(fallback)}
+
+
+_PACKER = _packer()
+
+
 def make_client(url: str) -> redis.Redis:
     """A redis-py client (bytes responses) with bounded timeouts."""
     tcp = {} if url.startswith("unix:") else {"socket_keepalive": True}
@@ -119,6 +160,7 @@ def make_client(url: str) -> redis.Redis:
         health_check_interval=30,
         **tcp,
         **_NO_SETINFO,
+        **_PACKER,
     )
 
 

@@ -89,7 +89,9 @@ def job_discarded(job: Job, reason: str) -> None:
     own removal). ``reason`` says how: the core's are ``"dequeued"``,
     ``"queue removed"``, ``"removed"`` (one queued job, e.g. from the
     dashboard), ``"failure removed"``, ``"failures cleared"``, ``"delayed
-    removed"``, and for a delayed job dropped when it came due ``"vetoed"``
+    removed"``, ``"skipped"`` (a ``before_perform`` raised ``DontPerform``:
+    fired in the process that ran the hooks, the fork child when forking),
+    and for a delayed job dropped when it came due ``"vetoed"``
     (by ``before_enqueue``) or ``"duplicate"`` (an enqueue guard held by
     another job). Plugins fire it for their own removals with their own
     reasons (``"failures cleaned"``; ``"killed"``: a job killed before its
@@ -117,8 +119,11 @@ def before_perform(job: Job) -> None:
     """Just before the job runs.
 
     Raise ``DontPerform`` to skip the job: it is acknowledged and counted as
-    processed, with no failure and no ``after_perform``/``on_failure``. Any
-    other exception fails the job.
+    processed, with no failure and no ``after_perform``/``on_failure``, and
+    ``job_discarded`` fires with reason ``"skipped"``. Any other exception
+    fails the job. Implementations are called like pluggy calls them, but
+    without its per-call machinery while no plugin wraps this hook (see
+    resqplug.hookcall): a wrapper here costs every job.
     """
 
 

@@ -15,6 +15,7 @@ import pluggy
 from . import hookspecs, options
 from .errors import ConfigError, StopRun
 from .errors import ConnectionError as ResqplugConnectionError
+from .hookcall import Caller, fast_caller
 from .writes import check_fragments
 
 log = logging.getLogger("resqplug.plugins")
@@ -48,7 +49,7 @@ class Plugins:
         self._options_ok: dict[type, bool] = {}
         self._declared: dict[str, options.Declared] | None = None
         self._impls: dict[str, list[Any]] = {}
-        self._perform_hooks: Any = None
+        self._callers: dict[str, Caller] = {}
         self._fragments: dict[str, str] | None = None
         self._core = CorePlugin()
         self.pm.register(self._core, name="core")
@@ -88,7 +89,7 @@ class Plugins:
         self._options_ok.clear()
         self._declared = None
         self._impls.clear()
-        self._perform_hooks = None
+        self._callers.clear()
         self._fragments = None
 
     def write_fragments(self) -> dict[str, str]:
@@ -111,20 +112,14 @@ class Plugins:
         """Whether any plugin implements ``hook_name`` (wrappers included)."""
         return bool(getattr(self.hook, hook_name).get_hookimpls())
 
-    def perform_hooks(self) -> Any:
-        """What to call ``before_perform``, ``perform`` and ``after_perform`` on:
-        the hook relay, or the core plugin itself when it alone implements all
-        three (the same calls, without pluggy's machinery: in a fresh fork child
-        every page of code a job touches first is copied)."""
-        hooks = self._perform_hooks
-        if hooks is None:
-            names = ("before_perform", "perform", "after_perform")
-            alone = all(
-                [i.plugin for i in getattr(self.hook, n).get_hookimpls()] == [self._core]
-                for n in names
-            )
-            hooks = self._perform_hooks = self._core if alone else self.hook
-        return hooks
+    def caller(self, hook_name: str) -> Caller:
+        """A per-job hook's implementations as one function taking the hook's
+        arguments positionally (see resqplug.hookcall); built once until
+        plugins change."""
+        found = self._callers.get(hook_name)
+        if found is None:
+            found = self._callers[hook_name] = fast_caller(getattr(self.hook, hook_name))
+        return found
 
     def unregister(self, name: str) -> None:
         with self._lock:

@@ -76,16 +76,18 @@ def any_job(doc: dict[str, Any], queue: str) -> Job:
 
 
 def run(plugins: Plugins, job: Job) -> Outcome:
-    """Run ``job`` through the perform hooks; raises nothing but a ``StopRun``."""
-    hook = plugins.perform_hooks()
+    """Run ``job`` through the perform hooks; raises nothing but a ``StopRun``.
+    A job a ``before_perform`` skipped (``DontPerform``) will never run: it is
+    announced to ``job_discarded`` as "skipped"."""
     try:
         try:
-            hook.before_perform(job=job)
+            plugins.caller("before_perform")(job)
         except DontPerform:
             log.debug("job %s skipped by DontPerform", job.id)
+            plugins.call_each("job_discarded", job=job, reason="skipped")
             return Outcome(SKIPPED)
-        result = hook.perform(job=job)
-        hook.after_perform(job=job, result=result)
+        result = plugins.caller("perform")(job)
+        plugins.caller("after_perform")(job, result)
         return Outcome(DONE, result=result)
     except StopRun:
         raise

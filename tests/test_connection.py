@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
 import resqplug
-from resqplug.connection import Target, parse, redact
+from resqplug.connection import Target, make_client, parse, redact
 
 
 @pytest.mark.parametrize(
@@ -137,3 +138,20 @@ def test_failure_store_on_refused_port_raises_resqplug_connection_error(namespac
 class ConnectionJob(resqplug.Job):
     def perform(self):
         pass
+
+
+def test_the_fast_packer_writes_what_redis_py_writes(redis_url: str) -> None:
+    r = make_client(redis_url)
+    key = "resqplug-test:packer"
+    r.delete(key)
+    r.hset(key, mapping={"f": 0.1 + 0.2, "i": 10**30, "s": "é", "b": b"\xff"})
+    assert r.hgetall(key) == {
+        b"f": repr(0.1 + 0.2).encode(),
+        b"i": str(10**30).encode(),
+        b"s": "é".encode(),
+        b"b": b"\xff",
+    }
+    assert r.execute_command("CONFIG GET", "port")  # a two-word name: redis-py splits it
+    with pytest.raises(redis.exceptions.DataError):
+        r.set(key, True)  # type: ignore[arg-type]  # refused as redis-py refuses it
+    r.delete(key)

@@ -203,6 +203,24 @@ def test_delayed_job_refused_as_a_duplicate_when_due_is_announced(resq, heard):
 # --- untrusted entries, failing plugins, no listener -----------------------------------
 
 
+class DiscardSkipped(resqplug.Job):
+    name = "test_discard.Skipped"
+    queue = "dq"
+
+    def before_perform(self) -> None:
+        raise resqplug.DontPerform("not today")
+
+    def perform(self) -> None:
+        raise AssertionError("a skipped job ran")
+
+
+def test_a_job_skipped_by_before_perform_is_announced_as_skipped(resq, heard):
+    job_id = resq.enqueue(DiscardSkipped)
+    assert drain(resq, "dq") == 1
+    assert heard.ids == [job_id] and heard.reasons == ["skipped"]
+    assert resq.failures.count() == 0
+
+
 def test_payloads_that_do_not_decode_are_removed_without_a_hook(resq, heard):
     good = resq.enqueue(DiscardKept, 1)
     key = resq.keys.queue("dq")

@@ -285,7 +285,8 @@ def warm_up(worker: JobSide) -> None:
     for job_class in registry.classes():
         for hook in JOB_PERFORM_HOOKS:
             job_hook_methods(job_class, hook)
-    worker.plugins.perform_hooks()
+    for hook in ("before_perform", "perform", "after_perform"):
+        worker.plugins.caller(hook)
     # The core only: no plugin sees these runs.
     processor = Processor(Plugins(load_entry_points=False), worker.id)
     taken, job_class = Taken("warm-up", b"", b""), _warm_up_job_class()

@@ -10,7 +10,7 @@ from importlib import resources
 from typing import Any
 
 import resqplug
-from resqplug import DontPerform, EnqueueGuard, Job
+from resqplug import EnqueueGuard, Job
 from resqplug.ext import JobOption, hookimpl, job_class_of
 
 from . import hookspecs
@@ -113,14 +113,11 @@ class LonerPlugin(LonerDemo):
         log.info("duplicate %s %s skipped: %s holds it", job.class_name, job.id, holder)
         resqplug.get_plugins().call_each("duplicate_skipped", job=job, existing_id=holder)
 
-    @hookimpl(wrapper=True)
-    def before_perform(self, job: Job) -> Generator[None, None, None]:
+    @hookimpl(trylast=True)
+    def before_perform(self, job: Job) -> None:
+        # Last, so no later before_perform can still skip the job (a skipped
+        # job's lock goes in job_discarded, reason "skipped").
         settings = uniqueness(type(job))
-        try:
-            yield
-        except DontPerform:
-            release_with_outcome(job)  # skipped: it will not run, so it no longer holds its place
-            raise
         if settings is not None and settings.scope == "queued":
             release(job)  # others may be enqueued while it runs: not at its end
 

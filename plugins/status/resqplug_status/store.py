@@ -1,4 +1,5 @@
-"""Statuses in Redis: one hash per job id, indexes for listing, pub/sub for waiting."""
+"""Statuses in Redis: one hash per job id, an index per state for listing,
+pub/sub for waiting."""
 
 from __future__ import annotations
 
@@ -100,17 +101,18 @@ class StatusStore:
     def __init__(self, client: resqplug.Resq, expire_s: int = DEFAULT_EXPIRE_S) -> None:
         self.client = client
         self.expire_s = expire_s
-        self.index = client.keys.plugin("status", "index")
         self.state_index = client.keys.plugin("status", "index") + ":"
+        self._prefix = client.keys.plugin("status", "job", "")
         self.kills = client.keys.cancelled  # kill requests: see status_kill.lua
         self._set = client.redis.register_script(_script("status_set"))
         self._kill = client.redis.register_script(_script("status_kill"))
 
     def key(self, job_id: str) -> str:
-        return self.client.keys.plugin("status", "job", job_id)
+        return self._prefix + job_id
 
     def channel(self, job_id: str) -> str:
-        return self.client.keys.plugin("status", "events", job_id)
+        """Where the job's final state is published (named like its hash)."""
+        return self._prefix + job_id
 
     def set(self, job_id: str, state: str, **fields: Any) -> str:
         """Move ``job_id`` to ``state`` with ``fields``; returns the old state."""
@@ -139,7 +141,12 @@ class StatusStore:
         if mode is None:
             mode = IF_WAITING if only_waiting else UNLESS_KILLED if unless_killed else ALWAYS
         write = self.write(job_id, state, fields, mode)
-        old = self._set(write.keys, write.args)
+        if state in FINAL:  # a kill request ends with the job (the ack does this for a run)
+            pipe = self.client.redis.pipeline(transaction=False)
+            self._set(write.keys, write.args, client=pipe)
+            old = pipe.srem(self.kills, job_id).execute()[0]
+        else:
+            old = self._set(write.keys, write.args)
         return old.decode() if isinstance(old, bytes) else str(old or "")
 
     def write(
@@ -148,15 +155,12 @@ class StatusStore:
         """The status change as a Write, to ride the core's script for the job
         (``job.writes``); ``mode`` as in status_set.lua."""
         ttl = self.expire_s if state in FINAL else 0
-        flat: list[Any] = []
+        args: list[str | int | float] = [job_id, state, time.time(), ttl, mode]
         for name, value in fields.items():
             if value is not None:
-                flat += [name, value if isinstance(value, (str, int, float)) else json.dumps(value)]
-        return resqplug.Write(
-            "status.set",
-            (self.key(job_id), self.index, self.state_index, self.kills),
-            (job_id, state, time.time(), ttl, self.channel(job_id), mode, *flat),
-        )
+                args += (name, value if isinstance(value, (str, float, int)) else json.dumps(value))
+        keys = (self.key(job_id), self.state_index, self.kills)
+        return resqplug.Write("status.set", keys, tuple(args))
 
     def progress(self, job_id: str, **fields: Any) -> bool:
         """Progress of a running job: "working" (if its worker has not said so
@@ -204,30 +208,41 @@ class StatusStore:
         return Status(job_id, fields.pop("status", "unknown"), fields)
 
     def list(self, state: str | None = None, limit: int = 50, offset: int = 0) -> list[Status]:
-        """Most recently updated first; expired entries are dropped from the index."""
-        index = self.state_index + state if state else self.index
-        ids = [i.decode() for i in self.client.redis.zrevrange(index, offset, offset + limit - 1)]
+        """Most recently updated first; expired entries are dropped from the
+        indexes. All states: the per-state indexes merged by update time."""
+        states = (state,) if state else STATES
         pipe = self.client.redis.pipeline(transaction=False)
-        for job_id in ids:
+        for name in states:
+            pipe.zrevrange(self.state_index + name, 0, offset + limit - 1, withscores=True)
+        found = [
+            (score, i.decode(), name)
+            for name, rows in zip(states, pipe.execute(), strict=True)
+            for i, score in rows
+        ]
+        found.sort(key=lambda row: row[0], reverse=True)
+        chosen = found[offset : offset + limit]
+        for _, job_id, _ in chosen:
             pipe.hgetall(self.key(job_id))
         out, gone = [], []
-        for job_id, raw in zip(ids, pipe.execute(), strict=True):
-            (out.append(self._status(job_id, raw)) if raw else gone.append(job_id))
-        if gone:
-            self.client.redis.zrem(index, *gone)
-            self.client.redis.zrem(self.index, *gone)
+        for (_, job_id, name), raw in zip(chosen, pipe.execute(), strict=True):
+            (out.append(self._status(job_id, raw)) if raw else gone.append((job_id, name)))
+        for job_id, name in gone:
+            pipe.zrem(self.state_index + name, job_id)
+        pipe.execute()
         return out
 
     def count(self, state: str | None = None) -> int:
-        return int(self.client.redis.zcard(self.state_index + state if state else self.index))
+        pipe = self.client.redis.pipeline(transaction=False)
+        for name in (state,) if state else STATES:
+            pipe.zcard(self.state_index + name)
+        return sum(int(n) for n in pipe.execute())
 
     def remove(self, job_id: str) -> bool:
-        status = self.get(job_id)
+        state = self.client.redis.hget(self.key(job_id), "status")
         pipe = self.client.redis.pipeline(transaction=True)
         pipe.delete(self.key(job_id))
-        pipe.zrem(self.index, job_id)
-        if status is not None:
-            pipe.zrem(self.state_index + status.status, job_id)
+        if state is not None:
+            pipe.zrem(self.state_index + state.decode("utf-8", "replace"), job_id)
         pipe.srem(self.kills, job_id, f"!{job_id}")
         return bool(pipe.execute()[0])
 

@@ -102,12 +102,14 @@ def parse(url: str) -> Target:
     )
 
 
+_CONNECTION_PARAMS = inspect.signature(redis.connection.AbstractConnection.__init__).parameters
+
+
 def _no_setinfo() -> dict[str, None]:
     """Turn off the CLIENT SETINFO handshake: it costs two round trips and a
     package-metadata lookup on every new connection (forked children connect
     often). Newer redis-py spells it driver_info=None."""
-    params = inspect.signature(redis.connection.AbstractConnection.__init__).parameters
-    if "driver_info" in params:
+    if "driver_info" in _CONNECTION_PARAMS:
         return {"driver_info": None}
     return {"lib_name": None, "lib_version": None}
 
@@ -136,14 +138,13 @@ class FastPacker:
 
 
 def _packer() -> dict[str, Any]:
-    """``command_packer`` for new clients: a FastPacker when hiredis is there."""
-    rc = redis.connection
+    """``command_packer`` for new clients: a FastPacker when hiredis is there
+    (its fallback: the packer redis-py gives a connection, whatever the version)."""
     if hiredis is None or not hasattr(hiredis, "pack_command"):
         return {}
-    if not hasattr(rc, "HiredisRespSerializer") or not hasattr(rc, "PythonRespSerializer"):
+    fallback = getattr(redis.connection.Connection(), "_command_packer", None)
+    if fallback is None or "command_packer" not in _CONNECTION_PARAMS:
         return {}  # an older redis-py: its own packer
-    encode = rc.Encoder("utf-8", "strict", False).encode
-    fallback = rc.HiredisRespSerializer(rc.PythonRespSerializer(6000, encode).pack, encode)
     return {"command_packer": FastPacker(fallback)}
 
 

@@ -33,6 +33,9 @@ FRAGMENTS_MARK = "--@fragments\n"
 ALONE_MARK = "--@alone"
 
 WriteArg = str | int | float
+# The exact types checked first, at C speed; subclasses (but bool) pass too.
+_KEY_TYPES = frozenset({str})
+_ARG_TYPES = frozenset({str, int, float})
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +85,13 @@ def problem(write: Write, fragments: Mapping[str, str] | None) -> str | None:
         return f"{write!r:.80} is not a resqplug.Write"
     if fragments is not None and write.script not in fragments:
         return f"it names script {write.script!r}, which no loaded plugin registers"
-    if not all(isinstance(k, str) for k in write.keys):
+    if not _KEY_TYPES.issuperset(map(type, write.keys)) and not all(
+        isinstance(k, str) for k in write.keys
+    ):
         return f"a key of write {write.script!r} is not a str"
-    if not all(isinstance(a, (str, int, float)) for a in write.args):
+    if not _ARG_TYPES.issuperset(map(type, write.args)) and not all(
+        isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in write.args
+    ):
         return f"an argument of write {write.script!r} is not a str, int or float"
     return None
 

@@ -21,6 +21,7 @@ from resqplug.pytest_fixtures import resqplug_cmd
 from resqplug.testing import drain
 from resqplug.worker.inflight import InFlight
 from resqplug.worker.taken import Ack
+from resqplug.writes import problem
 
 MODES = {"nofork": ["--no-fork"], "fork": ["--fork"], "threads": ["--threads", "2"]}
 
@@ -428,3 +429,17 @@ def test_fragment_that_does_not_compile_is_a_config_error_naming_it(
     register(Fragments({"wtest.broken": "redis.call('SET', KEYS[1]"}), "broken")
     with pytest.raises(ConfigError, match=r"wtest\.broken"):
         resq.enqueue(wj.WriteDouble, None, 1)
+
+
+@pytest.mark.parametrize("bad", [True, None, b"bytes", ["a", "list"]])
+def test_write_argument_of_another_type_than_str_int_float_is_refused(bad: object) -> None:
+    write = resqplug.Write("wtest.set", ("k",), ("fine", 1, 2.5, bad))  # type: ignore[arg-type]
+    assert "is not a str, int or float" in (problem(write, {"wtest.set": ""}) or "")
+
+
+def test_write_arguments_of_subclasses_of_str_int_float_pass() -> None:
+    class Name(str):
+        pass
+
+    write = resqplug.Write("wtest.set", (Name("k"),), (Name("v"), 10**30, 1e-300))
+    assert problem(write, {"wtest.set": ""}) is None

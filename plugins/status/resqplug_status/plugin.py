@@ -112,16 +112,7 @@ class StatusPlugin(StatusDemo):
     def before_enqueue(self, job: Job) -> None:
         # Rides the script that writes the job (to its queue, or to a delayed
         # set when it has a due time): written with the job, or not at all.
-        fields = {
-            "class": job.class_name,
-            "queue": job.queue,
-            "args": args_field(job.args),
-            "enqueued_at": job.enqueued_at,
-            "attempt": job.attempt,
-            "due": job.due,
-        }
-        state = "queued" if job.due is None else "scheduled"
-        job.writes.append(store_for(job).write(job.id, state, fields))
+        job.writes.append(store_for(job).enqueued(job, args_field(job.args)))
 
     @hookimpl
     def enqueue_refused(self, job: Job) -> None:

@@ -162,6 +162,20 @@ class StatusStore:
         keys = (self.key(job_id), self.state_index, self.kills)
         return resqplug.Write("status.set", keys, tuple(args))
 
+    def enqueued(self, job: resqplug.Job, args_text: str) -> resqplug.Write:
+        """``write`` of a job being enqueued: "queued", or "scheduled" when it
+        has a due time (built directly: it runs for every job enqueued)."""
+        now = job.enqueued_at or time.time()
+        state = "queued" if job.due is None else "scheduled"
+        args: tuple[str | int | float, ...] = (job.id, state, now, 0, ALWAYS, "class")
+        args += (job.class_name, "queue", job.queue, "args", args_text)
+        args += ("enqueued_at", now, "attempt", job.attempt)
+        if job.due is not None:
+            args += ("due", job.due)
+        return resqplug.Write(
+            "status.set", (self._prefix + job.id, self.state_index, self.kills), args
+        )
+
     def progress(self, job_id: str, **fields: Any) -> bool:
         """Progress of a running job: "working" (if its worker has not said so
         yet) with ``fields``. False, changing nothing, if its kill was

@@ -202,6 +202,22 @@ def baseline_table(results: Results, system: ModuleType) -> str:
     return "\n".join(lines)
 
 
+def plugin_cost_table(results: Results, systems: list[ModuleType]) -> str:
+    """One row per plugin: its drain and enqueue figures over the core's."""
+    columns = [("", f) for f in ENQUEUE_FIGURES]
+    columns += [(v, "drain") for v in systems[0].VARIANTS]
+    heads = [f"{v}: {f}" if v else f for v, f in columns]
+    lines = ["| plugin | " + " | ".join(heads) + " |", "|---|" + "--:|" * len(columns)]
+    for s in systems:
+        cells = []
+        for variant, figure in columns:
+            row, base = (f"{n}, {variant}" if variant else n for n in (s.NAME, s.BASELINE))
+            value, ref = results.get((row, figure)), results.get((base, figure))
+            cells.append(f"{median(value) / median(ref):.2f}x" if value and ref else "n/a")
+        lines.append(f"| {s.PLUGIN} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def render(results: Results, failures: Failures, systems: list[ModuleType], info: RunInfo) -> str:
     parts = [
         header(info),
@@ -213,12 +229,19 @@ def render(results: Results, failures: Failures, systems: list[ModuleType], info
         "ceiling (ratios of medians; for ms and MiB lower is better):\n\n"
         + summary_table(results, systems),
     ]
+    alone = [s for s in systems if hasattr(s, "PLUGIN")]
+    if alone:
+        parts.append(
+            "Each plugin alone against resqplug (core only): ratios of medians, "
+            "the plugin loaded / every plugin blocked (below 1 is slower):\n\n"
+            + plugin_cost_table(results, alone)
+        )
     parts += [
         f"{s.NAME} against {s.BASELINE} (core only: every plugin blocked); ratio = "
         f"{s.NAME} / {s.BASELINE}, of the medians: below 1 is slower for jobs/s, above 1 "
         "is slower or bigger for ms and MiB:\n\n" + baseline_table(results, s)
         for s in systems
-        if hasattr(s, "BASELINE")
+        if hasattr(s, "BASELINE") and not hasattr(s, "PLUGIN")
     ]
     if failures:
         lines = [f"- {row}: {stage}: {message}" for (row, stage), message in failures.items()]

@@ -3,6 +3,7 @@
     ./dev bench                    full run: every system, 3 rounds (< 15 min)
     ./dev bench --quick            fewer jobs, 1 round (< 3 min)
     ./dev bench --only resqplug    resqplug (core only, and with all plugins) and the ceiling
+    ./dev bench --only resqplug,each-plugin    and each plugin alone (its cost)
     ./dev bench --rounds 5         more rounds
 
 Runs inside benchmarks/.venv-peers (made on first use). Progress goes to
@@ -42,6 +43,7 @@ import report  # noqa: E402
 # bundled plugin loaded (the product users run)
 MODULES = {
     "resqplug": ("resqplug_bench", "resqplug_plugins_bench"),
+    "each-plugin": ("resqplug_each_plugin_bench",),  # resqplug with one plugin, each in turn
     "rq": ("rq_adapter",),
     "dramatiq": ("dramatiq_adapter",),
     "huey": ("huey_adapter",),
@@ -117,7 +119,10 @@ def round_tasks(systems: list[ModuleType], quick: bool, r: int) -> list[Task]:
 
 def adapters(names: list[str]) -> list[ModuleType]:
     """The adapter modules of these systems, then the ceiling's."""
-    return [importlib.import_module(m) for s in names for m in MODULES[s]] + [ceiling]
+    systems: list[ModuleType] = []
+    for module in (importlib.import_module(m) for s in names for m in MODULES[s]):
+        systems += getattr(module, "SYSTEMS", [module])  # a module may hold several setups
+    return [*systems, ceiling]
 
 
 def load(names: list[str], url: str) -> list[ModuleType]:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported on use: job code may never need a Redis client
     from .client import Resq
+    from .keys import Keys
 
 URL_ENV = "RESQPLUG_REDIS_URL"
 NAMESPACE_ENV = "RESQPLUG_NAMESPACE"
@@ -85,6 +86,21 @@ def client_for(job: Any) -> Resq:
     """The client a plugin should use for ``job``: the one enqueueing it, else
     the default client (in workers, the worker's settings)."""
     return getattr(job, "client", None) or default_client()
+
+
+def keys_for(job: Any) -> Keys:
+    """The key names of the client ``client_for(job)`` returns, without
+    building a client when there is none yet: a fork server's job child
+    builds its job's writes (names, not connections) and never connects."""
+    client = getattr(job, "client", None) or _client
+    if client is not None:
+        return client.keys
+    namespace = settings()["namespace"]
+    if not namespace:  # it may come from the URL: the client decides
+        return default_client().keys
+    from .keys import Keys
+
+    return Keys(namespace)
 
 
 def forget_client() -> None:

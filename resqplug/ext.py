@@ -25,7 +25,9 @@ What is here:
   ``error_message``, ``failure_timestamp``, ``job_payload``,
   ``encode_failure_record``, ``failure_retry_guard``, ``failure_record_job``;
 - delayed sets (``Delayed``, ``DelayedSet``) and ``Wake`` (an interruptible sleep);
-- clients and plugins: ``client_for``, ``default_client``, ``get_plugins``;
+- clients and plugins: ``client_for``, ``default_client``, ``keys_for`` (the
+  key names of ``client_for(job)``, without connecting), ``get_plugins``,
+  ``redis_down`` (whether an exception means Redis could not be reached);
 - CLI helpers: ``parse_json_args``, ``load_apps``, ``rated``,
   ``exit_code_for``. For a one-line error, raise a ``resqplug`` error
   (``ConfigError``, ``NotFoundError``, ``PayloadError``...) from a command:
@@ -44,7 +46,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .config import client_for, default_client
+from .config import client_for, default_client, keys_for
 from .demo_parts import DemoJobs
 from .discard import record_job as failure_record_job
 from .errors import (
@@ -68,7 +70,7 @@ from .hookspecs import hookimpl, hookspec
 from .job import EnqueueGuard, Job, job_class_of
 from .options import JobOption
 from .payload import canonical, check_args, check_doc, dumps, new_job_id, validate_queue_name
-from .plugins import Plugins, get_plugins
+from .plugins import Plugins, get_plugins, redis_down
 from .registry import lookup as lookup_job_class
 from .registry import resolve as resolve_job_class
 from .runner import any_job
@@ -149,12 +151,14 @@ __all__ = [
     "hookspec",
     "job_class_of",
     "job_payload",
+    "keys_for",
     "load_apps",
     "lookup_job_class",
     "new_job_id",
     "parse_json_args",
     "rated",
     "redact",
+    "redis_down",
     "resolve_job_class",
     "validate_queue_name",
 ]

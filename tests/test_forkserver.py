@@ -200,10 +200,20 @@ def test_a_worker_that_cannot_start_a_fork_server_forks_its_children(resq, redis
 
 def test_auto_does_not_fork_from_a_server_that_holds_the_redis_client(resq, redis_url, namespace):
     ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(100)])  # a backlog
-    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst")  # status etc. use Redis
+    args = ["-q", "work", "--burst", "--app", "worker_jobs_redis_client"]  # imports redis-py
+    worker = WorkerProcess(redis_url, namespace, *args)
     assert worker.wait(30) == 0
     assert sorted(listed(resq, "done")) == sorted(ids)
     assert {p.split(":")[1] for p in listed(resq, "pids")} == {str(worker.pid)}
+
+
+def test_auto_forks_from_the_server_with_every_bundled_plugin_loaded(resq, redis_url, namespace):
+    ids = resq.enqueue_many(wj.WRecord, [(i,) for i in range(300)])  # a backlog
+    worker = WorkerProcess(redis_url, namespace, "-q", "work", "--burst")  # plugins: all found
+    assert worker.wait(60) == 0
+    assert sorted(listed(resq, "done")) == sorted(ids)
+    parents = {p.split(":")[1] for p in listed(resq, "pids")}
+    assert parents - {str(worker.pid)}, "every job was forked by the worker itself"
 
 
 def test_an_unknown_fork_server_setting_is_one_line_and_exit_4(redis_url, namespace):

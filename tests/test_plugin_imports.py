@@ -176,3 +176,19 @@ def test_every_name_ext_exports_is_documented_in_its_docstring():
     doc = ext.__doc__ or ""
     missing = [n for n in ext.__all__ if f"``{n}``" not in doc and n[0].islower()]
     assert missing == []
+
+
+def test_loading_every_plugin_leaves_redis_py_unloaded() -> None:
+    """The job side of a worker (a fork server, each fork child) loads the
+    plugins; one that loaded redis-py there would make the fork server as big
+    as the worker, and the worker would fork every job itself (slower)."""
+    code = (
+        "import sys\n"
+        "from resqplug.plugins import Plugins\n"
+        "names = Plugins().names()\n"
+        "print(sorted(names), 'redis' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    names, loaded = out.stdout.rsplit(" ", 1)
+    assert all(p.name.removeprefix("resqplug_") in names for p in PACKAGES), names
+    assert loaded.strip() == "False", f"loading {names} loaded redis-py"

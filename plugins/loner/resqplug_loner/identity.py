@@ -66,8 +66,11 @@ def digest(job: resqplug.Job) -> str:
     return hashlib.sha1(identity(job).encode("utf-8")).hexdigest()
 
 
-def lock_key(client: resqplug.Resq, job: resqplug.Job, job_digest: str | None = None) -> str:
-    return client.keys.plugin("loner", "lock", job.class_name, job_digest or digest(job))
+def lock_key(client: Any, job: resqplug.Job, job_digest: str | None = None) -> str:
+    """The job's lock key in the namespace of ``client`` (a client, or its
+    ``keys``: ``resqplug.ext.keys_for(job)`` needs no connection)."""
+    keys = getattr(client, "keys", client)
+    return str(keys.plugin("loner", "lock", job.class_name, job_digest or digest(job)))
 
 
 def recorded_lock_key(client: resqplug.Resq, job: resqplug.Job) -> str | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import resqplug
 from resqplug import EnqueueGuard, Job
-from resqplug.ext import JobOption, hookimpl, job_class_of
+from resqplug.ext import JobOption, hookimpl, job_class_of, keys_for
 
 from . import hookspecs
 from .demo_part import LonerDemo
@@ -47,7 +47,7 @@ def release_with_outcome(job: Job) -> None:
     ack of its run: a write riding the core's script, not a round trip."""
     if uniqueness(type(job)) is None:
         return
-    job.writes.append(release_write(lock_key(resqplug.client_for(job), job), job.id))
+    job.writes.append(release_write(lock_key(keys_for(job), job), job.id))
 
 
 def release_write(key: str, job_id: str) -> resqplug.Write:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from resqplug.ext import DelayedSet, DemoJobs, hookimpl
+import resqplug.ext as ext
+from resqplug.ext import DemoJobs, hookimpl
 
 
 class RetryDemo:
@@ -16,7 +17,7 @@ class RetryDemo:
 
     @hookimpl
     def demo_pending(self, client: Any) -> int:
-        return DelayedSet(client, "retry").count()
+        return ext.DelayedSet(client, "retry").count()
 
     @hookimpl
     def demo_summary(self, client: Any) -> list[str]:

@@ -9,8 +9,9 @@ from importlib import resources
 from typing import Any
 
 import resqplug
+import resqplug.ext as ext
 from resqplug import Job
-from resqplug.ext import DelayedSet, JobOption, any_job, dumps, hookimpl, job_payload
+from resqplug.ext import JobOption, any_job, dumps, hookimpl, job_payload, keys_for
 from resqplug.ext import error_message as message
 
 from . import hookspecs
@@ -28,8 +29,9 @@ def policy_for(job_class: type) -> Policy | None:
     return _policies[job_class]
 
 
-def state_key(client: resqplug.Resq, job_id: str) -> str:
-    return client.keys.plugin("retry", "state", job_id)
+def state_key(client: Any, job_id: str) -> str:
+    """In the namespace of ``client`` (a client, or its ``keys``)."""
+    return str(getattr(client, "keys", client).plugin("retry", "state", job_id))
 
 
 @functools.cache
@@ -40,7 +42,7 @@ def fragments() -> dict[str, str]:
 
 
 def forget_state(job: Job) -> resqplug.Write:
-    key = state_key(resqplug.client_for(job), job.id)
+    key = state_key(keys_for(job), job.id)
     return resqplug.Write("retry.state", (key,), ("", 0))
 
 
@@ -91,7 +93,7 @@ class RetryPlugin(RetryDemo):
 
     @hookimpl
     def worker_heartbeat(self, worker: Any) -> None:
-        DelayedSet(worker.client, "retry").promote()
+        ext.DelayedSet(worker.client, "retry").promote()  # on use: it loads redis-py
 
     @hookimpl
     def dashboard_pages(self) -> list[Any]:
@@ -151,4 +153,4 @@ def delay_payload(client: resqplug.Resq, job: Job, text: str, due: float) -> boo
     hook = getattr(resqplug.get_plugins().hook, "scheduler_add", None)
     if hook is not None:
         return bool(hook(client=client, queue=job.queue, text=text, due=due, job=job))
-    return DelayedSet(client, "retry").add(job.queue, text, due, job)
+    return ext.DelayedSet(client, "retry").add(job.queue, text, due, job)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import resqplug
-from resqplug.ext import Delayed, DelayedSet, job_class_of
+import resqplug.ext as ext
+from resqplug.ext import job_class_of
+
+if TYPE_CHECKING:
+    from resqplug.ext import Delayed
 
 OWNER = "scheduler"
 
@@ -28,7 +32,7 @@ class Scheduler:
 
     def __init__(self, client: resqplug.Resq | None = None) -> None:
         self.client = client or resqplug.default_client()
-        self.delayed = DelayedSet(self.client, OWNER)
+        self.delayed = ext.DelayedSet(self.client, OWNER)  # loads redis-py: not at import
 
     def enqueue_at_with_queue(
         self, queue: str | None, when: Any, target: Any, *args: Any

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from resqplug.ext import DelayedSet, DemoJobs, hookimpl
+import resqplug.ext as ext
+from resqplug.ext import DemoJobs, hookimpl
 
 from .api import OWNER, Scheduler
 
@@ -27,4 +28,4 @@ class SchedulerDemo:
 
     @hookimpl
     def demo_pending(self, client: Any) -> int:
-        return DelayedSet(client, OWNER).count()
+        return ext.DelayedSet(client, OWNER).count()

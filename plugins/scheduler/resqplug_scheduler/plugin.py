@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from resqplug.ext import DelayedSet, hookimpl
+import resqplug.ext as ext
+from resqplug.ext import hookimpl
 
 from . import hookspecs
 from .api import OWNER
@@ -32,14 +33,14 @@ class SchedulerPlugin(SchedulerDemo):
 
     @hookimpl
     def scheduler_add(self, client: Any, queue: str, text: str, due: float, job: Any) -> bool:
-        DelayedSet(client, OWNER).add(queue, text, due, job)
+        ext.DelayedSet(client, OWNER).add(queue, text, due, job)  # on use: it loads redis-py
         return True
 
     @hookimpl
     def worker_heartbeat(self, worker: Any) -> None:
         # Every worker moves due delayed jobs, so they never wait for a
         # scheduler process; the move is exactly once whoever races.
-        DelayedSet(worker.client, OWNER).move_due()
+        ext.DelayedSet(worker.client, OWNER).move_due()
 
     @hookimpl
     def worker_start(self, worker: Any) -> None:

@@ -11,11 +11,9 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-import redis.exceptions as rex
-
 import resqplug
 from resqplug import Job
-from resqplug.ext import dumps, hookimpl
+from resqplug.ext import dumps, hookimpl, keys_for, redis_down
 from resqplug.ext import error_message as message
 
 from .demo_part import StatusDemo
@@ -24,14 +22,13 @@ from .store import (
     RUNNING,
     RUNNING_CAP,
     UNLESS_FINAL,
+    StatusNames,
     StatusStore,
     fragments,
 )
 
 log = logging.getLogger("resqplug.status")
 
-
-REDIS_DOWN = (rex.ConnectionError, rex.TimeoutError, resqplug.ConnectionError)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -42,7 +39,9 @@ def best_effort(method: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
-        except REDIS_DOWN as exc:
+        except Exception as exc:
+            if not redis_down(exc):
+                raise
             log.warning("status not updated (%s): %s", method.__name__, exc)
             return None
 
@@ -67,6 +66,19 @@ def store_for(job: Job | None = None, client: resqplug.Resq | None = None) -> St
         store = StatusStore(client)
         setattr(client, STORE_ATTR, store)
     return store
+
+
+_NAMES: dict[str, StatusNames] = {}
+
+
+def names_for(job: Job) -> StatusNames:
+    """The status key names for ``job``'s namespace, without a client: the
+    per-job hooks only build writes (a fork child never connects for them)."""
+    keys = keys_for(job)
+    names = _NAMES.get(keys.namespace)
+    if names is None:
+        names = _NAMES[keys.namespace] = StatusNames(keys)
+    return names
 
 
 def args_field(args: list[Any]) -> str:
@@ -112,7 +124,7 @@ class StatusPlugin(StatusDemo):
     def before_enqueue(self, job: Job) -> None:
         # Rides the script that writes the job (to its queue, or to a delayed
         # set when it has a due time): written with the job, or not at all.
-        job.writes.append(store_for(job).enqueued(job, args_field(job.args)))
+        job.writes.append(names_for(job).enqueued(job, args_field(job.args)))
 
     @hookimpl
     def enqueue_refused(self, job: Job) -> None:
@@ -140,7 +152,7 @@ class StatusPlugin(StatusDemo):
             "due": time.time() + delay,
         }
         # Rides this run's ack; skipped if the next run already ended.
-        job.writes.append(store_for(job).write(job.id, "retrying", fields, UNLESS_FINAL))
+        job.writes.append(names_for(job).write(job.id, "retrying", fields, UNLESS_FINAL))
 
     @hookimpl(tryfirst=True)
     def before_perform(self, job: Job) -> None:
@@ -164,7 +176,7 @@ class StatusPlugin(StatusDemo):
             "finished_at": time.time(),
             "result": result_field(job, result),
         }
-        job.writes.append(store_for(job).write(job.id, "completed", fields))
+        job.writes.append(names_for(job).write(job.id, "completed", fields))
 
     @hookimpl(tryfirst=True)
     def handle_failure(self, job: Job, exc: BaseException) -> str | None:
@@ -191,7 +203,7 @@ class StatusPlugin(StatusDemo):
                 "exception": type(exc).__name__,
                 "error": message(exc)[:1000],
             }
-            job.writes.append(store_for(job).write(job.id, "failed", fields))
+            job.writes.append(names_for(job).write(job.id, "failed", fields))
         return action
 
     @hookimpl

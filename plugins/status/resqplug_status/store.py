@@ -97,15 +97,16 @@ RUNNING: dict[str, dict[str, Any]] = {}
 RUNNING_CAP = 1024
 
 
-class StatusStore:
-    def __init__(self, client: resqplug.Resq, expire_s: int = DEFAULT_EXPIRE_S) -> None:
-        self.client = client
+class StatusNames:
+    """The plugin's key names in one namespace, and its writes built from
+    them: no client is needed (a fork child builds its job's writes without
+    connecting to Redis; the worker applies them with the ack)."""
+
+    def __init__(self, keys: Any, expire_s: int = DEFAULT_EXPIRE_S) -> None:
         self.expire_s = expire_s
-        self.state_index = client.keys.plugin("status", "index") + ":"
-        self._prefix = client.keys.plugin("status", "job", "")
-        self.kills = client.keys.cancelled  # kill requests: see status_kill.lua
-        self._set = client.redis.register_script(_script("status_set"))
-        self._kill = client.redis.register_script(_script("status_kill"))
+        self.state_index: str = keys.plugin("status", "index") + ":"
+        self._prefix: str = keys.plugin("status", "job", "")
+        self.kills: str = keys.cancelled  # kill requests: see status_kill.lua
 
     def key(self, job_id: str) -> str:
         return self._prefix + job_id
@@ -113,6 +114,43 @@ class StatusStore:
     def channel(self, job_id: str) -> str:
         """Where the job's final state is published (named like its hash)."""
         return self._prefix + job_id
+
+    def write(
+        self, job_id: str, state: str, fields: dict[str, Any], mode: str = ALWAYS
+    ) -> resqplug.Write:
+        """The status change as a Write, to ride the core's script for the job
+        (``job.writes``); ``mode`` as in status_set.lua."""
+        ttl = self.expire_s if state in FINAL else 0
+        args: list[str | int | float] = [job_id, state, time.time(), ttl, mode]
+        for name, value in fields.items():
+            if value is not None:
+                args += (name, value if isinstance(value, (str, float, int)) else json.dumps(value))
+        keys = (self.key(job_id), self.state_index, self.kills)
+        return resqplug.Write("status.set", keys, tuple(args))
+
+    def enqueued(self, job: resqplug.Job, args_text: str) -> resqplug.Write:
+        """``write`` of a job being enqueued: "queued", or "scheduled" when it
+        has a due time (built directly: it runs for every job enqueued)."""
+        now = job.enqueued_at or time.time()
+        state = "queued" if job.due is None else "scheduled"
+        args: tuple[str | int | float, ...] = (job.id, state, now, 0, ALWAYS, "class")
+        args += (job.class_name, "queue", job.queue, "args", args_text)
+        args += ("enqueued_at", now, "attempt", job.attempt)
+        if job.due is not None:
+            args += ("due", job.due)
+        return resqplug.Write(
+            "status.set", (self._prefix + job.id, self.state_index, self.kills), args
+        )
+
+
+class StatusStore(StatusNames):
+    """Statuses read and written through ``client`` (one round trip a call)."""
+
+    def __init__(self, client: resqplug.Resq, expire_s: int = DEFAULT_EXPIRE_S) -> None:
+        super().__init__(client.keys, expire_s)
+        self.client = client
+        self._set = client.redis.register_script(_script("status_set"))
+        self._kill = client.redis.register_script(_script("status_kill"))
 
     def set(self, job_id: str, state: str, **fields: Any) -> str:
         """Move ``job_id`` to ``state`` with ``fields``; returns the old state."""
@@ -148,33 +186,6 @@ class StatusStore:
         else:
             old = self._set(write.keys, write.args)
         return old.decode() if isinstance(old, bytes) else str(old or "")
-
-    def write(
-        self, job_id: str, state: str, fields: dict[str, Any], mode: str = ALWAYS
-    ) -> resqplug.Write:
-        """The status change as a Write, to ride the core's script for the job
-        (``job.writes``); ``mode`` as in status_set.lua."""
-        ttl = self.expire_s if state in FINAL else 0
-        args: list[str | int | float] = [job_id, state, time.time(), ttl, mode]
-        for name, value in fields.items():
-            if value is not None:
-                args += (name, value if isinstance(value, (str, float, int)) else json.dumps(value))
-        keys = (self.key(job_id), self.state_index, self.kills)
-        return resqplug.Write("status.set", keys, tuple(args))
-
-    def enqueued(self, job: resqplug.Job, args_text: str) -> resqplug.Write:
-        """``write`` of a job being enqueued: "queued", or "scheduled" when it
-        has a due time (built directly: it runs for every job enqueued)."""
-        now = job.enqueued_at or time.time()
-        state = "queued" if job.due is None else "scheduled"
-        args: tuple[str | int | float, ...] = (job.id, state, now, 0, ALWAYS, "class")
-        args += (job.class_name, "queue", job.queue, "args", args_text)
-        args += ("enqueued_at", now, "attempt", job.attempt)
-        if job.due is not None:
-            args += ("due", job.due)
-        return resqplug.Write(
-            "status.set", (self._prefix + job.id, self.state_index, self.kills), args
-        )
 
     def progress(self, job_id: str, **fields: Any) -> bool:
         """Progress of a running job: "working" (if its worker has not said so

@@ -22,6 +22,7 @@ NAMES = (
     "dequeue",
     "queue_remove",
     "fetch",
+    "tail_cancelled",
     "ack",
     "requeue",
     "lease",
@@ -58,6 +59,7 @@ class Scripts:
         self.dequeue: Script = client.register_script(source("dequeue"))
         self.queue_remove: Script = client.register_script(source("queue_remove"))
         self.fetch: Script = client.register_script(source("fetch"))
+        self.tail_cancelled: Script = client.register_script(source("tail_cancelled"))
         self.requeue: Script = client.register_script(source("requeue"))
         self.failure_remove: Script = client.register_script(source("failure_remove"))
         self.failure_clear: Script = client.register_script(source("failure_clear"))

@@ -222,13 +222,6 @@ def test_a_cancelled_delayed_job_is_dropped_once_moved_to_its_queue(
     assert cancelled(resq) == set() and resq.size("cq") == 0 and delayed.count() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="InFlight.wait (resqplug/worker/inflight.py, the BLMOVE of a one-queue "
-    "worker) moves a job straight into the in-flight list without the cancelled-set "
-    "check of fetch.lua: an idle one-queue worker runs a job cancelled before it "
-    "reached its queue (a delayed/scheduled job, e.g. one the status plugin killed)",
-)
 def test_an_idle_one_queue_worker_drops_a_cancelled_job_moved_in_from_a_delayed_set(
     resq: resqplug.Resq, redis_url: str, namespace: str
 ) -> None:

@@ -115,12 +115,18 @@ class InFlight:
         if self.bare_queue is not None:
             queue = self.bare_queue
             try:
-                raw = self.redis.blmove(self.keys.queue(queue), self.key, timeout, "LEFT", "RIGHT")
+                raw, dropped = self._take_waiting(queue, timeout)
             except rex.OutOfMemoryError:
                 # Redis out of memory refuses BLMOVE (it may add data) but not
                 # the fetch script (its first write removes): wait for a
                 # wake-up token instead, and let the next fetch take the job.
                 self.redis.blpop([self.keys.wake(queue)], timeout=timeout)
+                return []
+            if dropped:  # a cancelled job: it never runs
+                if dropped[0] == b"announce":
+                    discard.announce(
+                        self.client, [dropped[1]], discard.queued_job(queue), "cancelled"
+                    )
                 return []
             return [] if raw is None else [Taken(queue, raw, raw)]
         names = self.queues()
@@ -129,6 +135,24 @@ class InFlight:
             return []
         self.redis.blpop([self.keys.wake(q) for q in names], timeout=timeout)
         return []
+
+    def _take_waiting(self, queue: str, timeout: float) -> tuple[Any, list[bytes]]:
+        """BLMOVE the next job of ``queue`` into the in-flight list, with the
+        cancelled-job check (tail_cancelled.lua) behind it in one pipeline:
+        one round trip. Returns the payload taken (None: none) and what the
+        check dropped."""
+        script = self.client.scripts.tail_cancelled
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.blmove(self.keys.queue(queue), self.key, timeout, "LEFT", "RIGHT")
+        pipe.evalsha(script.sha, 2, self.key, self.keys.cancelled)
+        raw, dropped = pipe.execute(raise_on_error=False)
+        if isinstance(raw, Exception):
+            raise raw
+        if isinstance(dropped, rex.NoScriptError):  # a flushed or restarted server
+            dropped = script(keys=[self.key, self.keys.cancelled])
+        elif isinstance(dropped, Exception):
+            raise dropped
+        return raw, dropped
 
     def ack(self, acks: list[Ack], attempts: int = 20) -> list[int]:
         """Record outcomes atomically; retried (with backoff) while Redis is away,

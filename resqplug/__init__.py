@@ -43,6 +43,10 @@ def __getattr__(name: str) -> Any:
         from .client import Resq
 
         return Resq
+    if name == "web":  # the dashboard (resqplug.web.create_app), as documented
+        import importlib
+
+        return importlib.import_module(".web", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -19,6 +19,7 @@ import pytest
 import worker_jobs as wj
 from helpers import WorkerProcess, env, registered_workers, resqplug_cmd, wait_for
 
+import resqplug
 from resqplug.cli import EXIT_CODES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -529,3 +530,23 @@ def test_info_shows_records_written_by_other_tools_instead_of_failing(resq, redi
     assert result.returncode == 0, result.stderr
     assert re.search(r"processed 0\s+failed 0\s+workers 4", result.stdout), result.stdout
     assert result.stdout.count("(unreadable)") == 3
+
+
+def test_version_prints_the_version_and_exits_0() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "resqplug", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.strip() == f"resqplug {resqplug.__version__}"
+
+
+def test_an_app_module_with_a_syntax_error_is_one_line_and_exit_4(
+    tmp_path: Path, redis_url: str, namespace: str
+) -> None:
+    (tmp_path / "broken_jobs.py").write_text("def broken(:\n    pass\n")
+    cmd = resqplug_cmd(redis_url, namespace, "work", "-q", "x", "--burst", "--app", "broken_jobs")
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "resqplug: error: cannot import --app module 'broken_jobs': "
+        "SyntaxError: invalid syntax (broken_jobs.py, line 1)"
+    ]

@@ -197,3 +197,18 @@ def test_demo_against_the_test_redis(resq, redis_url, namespace):
     assert cmd[cmd.index("--redis") + 1] == redis_url
     listed, _ = run(cmd, {})
     assert len(listed.stdout.splitlines()) == CHARGE_FAILURES + FEED_FAILURES
+
+
+def test_demo_suggests_the_command_as_dev_runs_it(xdg):
+    """Run by ``./dev demo``, the closing hints spell the command ``./dev
+    resqplug ...`` (resqplug is not on PATH without the venv activated)."""
+    dev = str(Path(__file__).resolve().parent.parent / "dev")
+    demo_env = {"XDG_DATA_HOME": str(xdg), "RESQPLUG_CLI": f"{dev} resqplug", **CORE_ONLY}
+    result, _ = run(resqplug("demo"), demo_env)
+    assert result.returncode == 0, result.stderr
+    [line] = [x.strip() for x in result.stdout.splitlines() if x.strip().endswith("failed list")]
+    assert line.startswith(f"{dev} resqplug --redis unix://")
+    listed, _ = run([dev, "resqplug", *line.split()[2:]], {"XDG_DATA_HOME": str(xdg)})
+    assert listed.returncode == 0 and "ChargeCard  PaymentAPITimeout" in listed.stdout, (
+        listed.stderr
+    )

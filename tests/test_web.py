@@ -1456,3 +1456,10 @@ def test_workers_page_shows_records_written_by_other_tools(client, web) -> None:
     page = web.get("/workers")
     assert page.status_code == 200
     assert "(unreadable)" in page.text
+
+
+def test_the_dashboard_is_reachable_from_import_resqplug_alone() -> None:
+    """The README's ``resqplug.web.create_app(...)`` after a bare ``import resqplug``."""
+    code = "import resqplug; print(callable(resqplug.web.create_app))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr

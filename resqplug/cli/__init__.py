@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from .. import __version__
 from ..config import LOG_FORMAT
 from ..errors import (
     ConfigError,
@@ -62,6 +63,9 @@ def setup_logging(verbose: int) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    __version__, "--version", prog_name="resqplug", message="%(prog)s %(version)s"
+)
 @click.option("--redis", "redis_url", metavar="URL", help="Redis URL (or RESQPLUG_REDIS_URL).")
 @click.option("--namespace", metavar="NS", help="Key namespace (or RESQPLUG_NAMESPACE).")
 @click.option("-v", "--verbose", count=True, help="-v: each job; -vv: worker decisions.")

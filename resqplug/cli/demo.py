@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from ..config import settings
 from ..connection import redact
 from ..plugins import get_plugins
 from . import cli
+
+CLI_ENV = "RESQPLUG_CLI"  # set by ./dev: how to run the resqplug command here
 
 DEMO_NAMESPACE = "resqplug-demo"
 TIME_LIMIT_S = 60.0
@@ -110,6 +113,20 @@ def wait_until_done(
             time.sleep(0.1)
 
 
+def cli_command() -> str:
+    """The resqplug command as the person watching can run it: what ``./dev``
+    says (``./dev resqplug``), ``resqplug`` when that is this one on PATH,
+    else this one's full path (a venv not activated)."""
+    told = os.environ.get(CLI_ENV)
+    if told:
+        return told
+    this = os.path.realpath(sys.argv[0])
+    on_path = shutil.which("resqplug")
+    if os.path.basename(this) != "resqplug" or (on_path and os.path.realpath(on_path) == this):
+        return "resqplug"
+    return this
+
+
 def summarise(c: Resq, elapsed: float) -> None:
     stats = c.stats()
     failures = Counter(
@@ -123,7 +140,7 @@ def summarise(c: Resq, elapsed: float) -> None:
         click.echo(f"  {n:>4} x {what}")
     for line in plugin_lines("demo_summary", c):
         click.echo(line)
-    prefix = f"resqplug --redis {redact(c.url)} --namespace {c.namespace}"
+    prefix = f"{cli_command()} --redis {redact(c.url)} --namespace {c.namespace}"
     click.echo("\nlook at the failures with:")
     click.echo(f"  {prefix} failed list")
     click.echo(f"  {prefix} failed show <ID>")

@@ -26,6 +26,10 @@ def load_apps(apps: str | None) -> list[str]:
             importlib.import_module(name)
         except ImportError as exc:
             raise ConfigError(f"cannot import --app module {name!r}: {exc}") from None
+        except Exception as exc:  # a SyntaxError, or the module raised: configuration too
+            raise ConfigError(
+                f"cannot import --app module {name!r}: {type(exc).__name__}: {exc}"
+            ) from exc
     return names
 
 

@@ -30,6 +30,7 @@ log = logging.getLogger("resqplug.embedded")
 SOCKET_NAME = "redis.sock"
 START_TIMEOUT_S = 10.0
 _announced: set[str] = set()
+_serving: dict[str, Path] = {}  # URL -> data dir, of the servers this process uses
 
 
 class EmbeddedServerError(ConfigError):
@@ -174,13 +175,23 @@ def ensure_running(directory: Path) -> str:
             if not _answers(sock):
                 _start(directory, sock)
     if str(directory) not in _announced:
+        # Said once per process, at INFO (-v): every CLI call uses it, and the
+        # demo and `resqplug embedded status` say it where it helps.
         _announced.add(str(directory))
-        log.warning(
+        log.info(
             "using the embedded server in %s: it serves this machine only "
             "(stop it with `resqplug embedded stop`)",
             directory,
         )
-    return f"unix://{sock}"
+    url = f"unix://{sock}"
+    _serving[url] = directory
+    return url
+
+
+def serving(url: str) -> Path | None:
+    """The data dir of the embedded server behind ``url``, if this process
+    uses one there (None: another server)."""
+    return _serving.get(url)
 
 
 def stop(directory: Path) -> bool:
@@ -206,9 +217,11 @@ def status(directory: Path) -> dict[str, object]:
     info: dict[str, object] = {"data_dir": str(directory), "socket": str(sock), "running": running}
     if running:
         server = redis.Redis(unix_socket_path=str(sock)).info()
+        name = str(server.get("server_name") or "redis")  # Valkey says so; Redis does not
         info.update(
             pid=server.get("process_id"),
-            version=server.get("redis_version"),
+            server=name,
+            version=server.get(f"{name}_version") or server.get("redis_version"),
             memory=server.get("used_memory_human"),
             uptime_s=server.get("uptime_in_seconds"),
         )

@@ -100,7 +100,10 @@ def test_demo_on_the_embedded_server_with_nothing_configured(xdg):
     check_core_summary(result, elapsed)
     sock = xdg / "resqplug" / "redis.sock"
     assert result.stdout.startswith(f"resqplug demo on unix://{sock} (namespace {DEMO_NS})\n")
-    assert "using the embedded server" in result.stderr
+    assert f"(the embedded server in {xdg / 'resqplug'}: it serves this machine only" in (
+        result.stdout
+    )
+    assert "WARNING" not in result.stderr
 
     # The failures are on that server, under the demo's namespace ...
     url = f"embedded://{xdg / 'resqplug'}"
@@ -182,7 +185,7 @@ def test_demo_against_the_test_redis(resq, redis_url, namespace):
     result, elapsed = run(resqplug_cmd(redis_url, namespace, "demo"), CORE_ONLY)
     check_core_summary(result, elapsed)
     assert result.stdout.startswith(f"resqplug demo on {redis_url} (namespace {namespace})\n")
-    assert "using the embedded server" not in result.stderr
+    assert "embedded server" not in result.stdout + result.stderr
     stats = resq.stats()
     assert (stats["processed"], stats["failed"], stats["pending"], stats["workers"]) == (
         CORE_TOTAL,

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from helpers import env, wait_for
 
 import resqplug
@@ -251,6 +252,9 @@ def test_cli_embedded_start_status_stop(data_dir):
     assert fields["socket"] == str(embedded.socket_path(data_dir))
     pid = int(fields["pid"])
     assert alive(pid)
+    server = redis.Redis(unix_socket_path=fields["socket"]).info()
+    name = str(server.get("server_name") or "redis")  # the real server and its version
+    assert (fields["server"], fields["version"]) == (name, str(server[f"{name}_version"]))
 
     again = cli("embedded", "start", "--dir", directory)
     assert again.returncode == 0
@@ -297,7 +301,7 @@ ANNOUNCER = textwrap.dedent(
     """
     import logging, sys
     import resqplug
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.INFO)
     for _ in range(3):
         c = resqplug.Resq("embedded://" + sys.argv[1], "ns")
         c.queues()
@@ -322,9 +326,10 @@ def test_the_embedded_server_is_announced_once_per_process(data_dir):
         assert "this machine only" in lines[0]
         assert str(data_dir) in lines[0]
     cli_run = cli("--redis", f"embedded://{data_dir}", "queues")
-    announced = [line for line in cli_run.stderr.splitlines() if ANNOUNCEMENT in line]
-    assert len(announced) == 1, cli_run.stderr
+    assert ANNOUNCEMENT not in cli_run.stderr  # a CLI call says nothing of it by default
     assert cli_run.stdout.strip() == "no queues"
+    told = cli("--redis", f"embedded://{data_dir}", "-v", "queues")
+    assert len([x for x in told.stderr.splitlines() if ANNOUNCEMENT in x]) == 1, told.stderr
 
 
 def test_long_data_dir_falls_back_to_a_short_socket_in_the_temp_dir(tmp_path):
@@ -446,7 +451,7 @@ def test_with_nothing_configured_the_cli_uses_the_embedded_server(xdg_home):
     extra = {"XDG_DATA_HOME": str(xdg_home)}
     enq = cli("enqueue", "Some", "1", "--any-class", "--queue", "defq", extra_env=extra)
     assert enq.returncode == 0, enq.stderr
-    assert ANNOUNCEMENT in enq.stderr
+    assert ANNOUNCEMENT not in enq.stderr and "WARNING" not in enq.stderr
     c = resqplug.Resq(f"embedded://{xdg_home / 'resqplug'}")
     assert c.size("defq") == 1
 
@@ -489,3 +494,13 @@ def test_stop_is_quick(data_dir):
     started = time.monotonic()
     assert embedded.stop(data_dir)
     assert time.monotonic() - started < 2.0
+
+
+def test_embedded_commands_honour_an_embedded_redis_url(data_dir):
+    url = f"embedded://{data_dir}"
+    started = cli("--redis", url, "embedded", "start")
+    assert started.stdout.strip() == f"unix://{embedded.socket_path(data_dir)}", started.stderr
+    assert status_fields(cli("--redis", url, "embedded", "status").stdout)["running"] == "True"
+    stop = cli("--redis", url, "embedded", "stop")
+    assert (stop.returncode, stop.stdout.strip()) == (0, "stopped")
+    assert not embedded.status(data_dir)["running"]

@@ -12,6 +12,7 @@ from collections import Counter
 
 import click
 
+from .. import embedded
 from ..client import Resq
 from ..config import settings
 from ..connection import redact
@@ -74,6 +75,11 @@ def demo(count: int) -> None:
 
     c = fresh_client()
     click.echo(f"resqplug demo on {redact(c.url)} (namespace {c.namespace})")
+    if embedded_dir := embedded.serving(c.url):
+        click.echo(
+            f"  (the embedded server in {embedded_dir}: it serves this machine only, "
+            "keeps your jobs and runs until `resqplug embedded stop`)"
+        )
     click.echo(f"plugins: {', '.join(sorted(get_plugins().names()))}")
     for part in demo_jobs.plan():
         c.enqueue_many(part.job_class, part.args)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from .. import embedded
+from ..config import URL_ENV
 from . import cli
 
 
@@ -16,11 +18,20 @@ def embedded_group() -> None:
 
 
 def _dir(data_dir: str | None) -> Path:
+    """``--dir``, else the data dir of an ``embedded://DIR`` URL given with
+    ``--redis`` (or RESQPLUG_REDIS_URL), else the default one."""
+    if data_dir is None:
+        url = os.environ.get(URL_ENV, "")
+        if url == "embedded" or url.startswith("embedded://"):
+            return embedded.parse_url(url)
     return embedded.data_dir(data_dir)
 
 
 DIR_OPTION = click.option(
-    "--dir", "data_dir", metavar="DIR", help="Data dir (default ~/.local/share/resqplug)."
+    "--dir",
+    "data_dir",
+    metavar="DIR",
+    help="Data dir (default: that of --redis embedded://DIR, else ~/.local/share/resqplug).",
 )
 
 

@@ -550,3 +550,22 @@ def test_an_app_module_with_a_syntax_error_is_one_line_and_exit_4(
         "resqplug: error: cannot import --app module 'broken_jobs': "
         "SyntaxError: invalid syntax (broken_jobs.py, line 1)"
     ]
+
+
+@pytest.mark.parametrize("command", ["work", "workers"])
+def test_worker_help_shows_every_default(command: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "resqplug", command, "--help"], capture_output=True, text=True
+    )
+    text = " ".join(done.stdout.split())
+    for option, default in [
+        ("--threads", "off: one job at a time"),
+        ("--max-jobs-per-child", "1"),
+        ("--job-timeout", "none"),
+        ("--shutdown-timeout", "25"),
+        ("--heartbeat", "5, or RESQPLUG_HEARTBEAT_S"),
+        ("--dead-after", "60, or RESQPLUG_DEAD_AFTER_S"),
+        ("--max-recoveries", "3"),
+    ]:
+        shown = text.split(option, 1)[1].split(" --", 1)[0]
+        assert f"[default: ({default})" in shown, (option, shown)

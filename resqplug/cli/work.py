@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -53,6 +55,11 @@ def worker_options(**kw: object) -> WorkerOptions:
     )
 
 
+def _default(name: str) -> Any:
+    """A WorkerOptions field's default, for --help."""
+    return {f.name: f.default for f in dataclasses.fields(WorkerOptions)}[name]
+
+
 WORKER_OPTIONS = [
     click.option(
         "-q",
@@ -77,12 +84,14 @@ WORKER_OPTIONS = [
         "--threads",
         type=click.IntRange(1, 512),
         default=None,
+        show_default="off: one job at a time",
         help="Run N jobs at once on threads in one process.",
     ),
     click.option(
         "--max-jobs-per-child",
         type=click.IntRange(1),
         default=None,
+        show_default=str(_default("max_jobs_per_child")),
         help="In fork mode, jobs a child runs before it is replaced.",
     ),
     click.option("--burst", is_flag=True, default=None, help="Exit when the queues are empty."),
@@ -90,34 +99,38 @@ WORKER_OPTIONS = [
         "--job-timeout",
         type=click.FloatRange(0, min_open=True),
         default=None,
-        help="Default per-job timeout in seconds.",
+        show_default="none",
+        help="Default per-job timeout in seconds (a job class's `timeout` wins).",
     ),
     click.option(
         "--shutdown-timeout",
         type=click.FloatRange(0),
         default=None,
-        help="TERM: seconds to let the running job finish (default 25).",
+        show_default=f"{_default('shutdown_timeout'):g}",
+        help="TERM: seconds to let the running job finish.",
     ),
     click.option(
         "--heartbeat",
         "heartbeat_s",
         type=click.FloatRange(0.05),
         default=None,
-        help="Seconds between lease renewals (or RESQPLUG_HEARTBEAT_S).",
+        show_default="5, or RESQPLUG_HEARTBEAT_S",
+        help="Seconds between lease renewals.",
     ),
     click.option(
         "--dead-after",
         "dead_after_s",
         type=click.FloatRange(0.1),
         default=None,
-        help="Seconds without a heartbeat until a worker is dead (default 60, or "
-        "RESQPLUG_DEAD_AFTER_S: a SIGKILLed worker's jobs rerun after 55-70 s; at least "
-        "2 x (heartbeat + 0.5)).",
+        show_default="60, or RESQPLUG_DEAD_AFTER_S",
+        help="Seconds without a heartbeat until a worker is dead (a SIGKILLed worker's "
+        "jobs run again 55-70 s later with the defaults; at least 2 x (heartbeat + 0.5)).",
     ),
     click.option(
         "--max-recoveries",
         type=click.IntRange(0),
         default=None,
+        show_default=str(_default("max_recoveries")),
         help="Times a job may be recovered from dead workers before it fails.",
     ),
 ]

@@ -14,6 +14,7 @@ import hashlib
 import json
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -219,21 +220,49 @@ class FailureStore:
                 )
         return new_id
 
+    def why_not_retried(self, job_id: str) -> str:
+        """Why ``retry(job_id)`` enqueued nothing (it returned None), in words."""
+        raw = self._raw(job_id)
+        if raw is None:
+            return "its failure record is gone"
+        record = _load(raw)
+        if record.get("retried_at"):
+            return f"it was retried already, at {record['retried_at']}"
+        guard = retry_guard(self.keys, job_id, record, "")
+        with translated(self.client.url):
+            if self.redis.exists(guard.key):
+                return "it was retried already (a record is enqueued again at most once)"
+        return (
+            "a before_enqueue hook vetoed it, or an enqueue guard refused it "
+            "(for example, a unique job of the same identity is queued)"
+        )
+
     def ids(self) -> builtins.list[str]:
         """The job ids that have a failure record."""
         return list(self._ids())
 
     def retry_all(
-        self, progress: Callable[[int], None] | None = None, *, remove: bool = False
+        self,
+        progress: Callable[[int], None] | None = None,
+        *,
+        remove: bool = False,
+        skipped: Counter[str] | None = None,
     ) -> int:
-        """Retry every record that has an id; returns how many were enqueued."""
+        """Retry every record that has an id; returns how many were enqueued,
+        and counts in ``skipped`` why the others were not."""
         done = 0
         for job_id in self.ids():
             try:
                 if self.retry(job_id, remove=remove) is not None:
                     done += 1
+                elif skipped is not None:
+                    why = self.why_not_retried(job_id)
+                    skipped[
+                        "already retried" if "retried already" in why else "vetoed or refused"
+                    ] += 1
             except (UnknownFailureError, PayloadError, QueueNameError):
-                pass  # gone meanwhile, or a record that cannot be retried
+                if skipped is not None:  # gone meanwhile, or a record that cannot be retried
+                    skipped["cannot be retried"] += 1
             if progress:
                 progress(1)
         return done

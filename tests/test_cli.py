@@ -283,6 +283,18 @@ def test_failed_retry_one(failed_ids, resq, redis_url, namespace):
     assert resq.failures.count() == 3
 
 
+def test_failed_retry_twice_says_it_was_retried_already(failed_ids, resq, redis_url, namespace):
+    assert run(redis_url, namespace, "failed", "retry", failed_ids[0]).returncode == 0
+    again = run(redis_url, namespace, "failed", "retry", failed_ids[0])
+    retried_at = resq.failures.get(failed_ids[0])["retried_at"]
+    assert again.stdout.strip() == f"not enqueued: it was retried already, at {retried_at}"
+    assert resq.size("work") == 1  # one copy
+    everything = run(redis_url, namespace, "failed", "retry", "--all")
+    assert "enqueued 2 of 3 failed jobs again; 1 already retried" in everything.stdout
+    listed = run(redis_url, namespace, "failed", "list").stdout.splitlines()
+    assert [x.endswith(f"(retried {retried_at})") for x in listed if failed_ids[0] in x] == [True]
+
+
 def test_failed_retry_unknown_id_exits_5(failed_ids, resq, redis_url, namespace):
     result = run(redis_url, namespace, "failed", "retry", "unknownid")
     assert result.returncode == 5

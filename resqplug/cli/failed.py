@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import click
 
@@ -28,6 +29,7 @@ def list_(start: int, limit: int) -> None:
             f"{record.get('id', '-')}  {record.get('failed_at', '?')}  "
             f"{record.get('queue', '?')}  {payload.get('class', '?')}  "
             f"{record.get('exception', '?')}: {str(record.get('error', ''))[:120]}"
+            + (f"  (retried {record['retried_at']})" if record.get("retried_at") else "")
         )
     shown = max(0, min(limit, total - start))
     click.echo(f"({shown} of {total} failed jobs shown)", err=True)
@@ -54,12 +56,16 @@ def retry(job_id: str | None, all_: bool, remove: bool) -> None:
         raise click.UsageError("give a JOB_ID or --all")
     if job_id:
         new_id = store.retry(job_id, remove=remove)
-        click.echo(f"enqueued {new_id}" if new_id else "not enqueued: a plugin vetoed it")
+        click.echo(
+            f"enqueued {new_id}" if new_id else f"not enqueued: {store.why_not_retried(job_id)}"
+        )
         return
     total = len(store.ids())
+    skipped: Counter[str] = Counter()
     with click.progressbar(length=total, label="retrying", show_pos=True, show_eta=True) as bar:
-        done = store.retry_all(progress=rated(bar, "retrying"), remove=remove)
-    click.echo(f"enqueued {done} of {total} failed jobs again")
+        done = store.retry_all(progress=rated(bar, "retrying"), remove=remove, skipped=skipped)
+    why = "".join(f"; {n} {reason}" for reason, n in sorted(skipped.items()))
+    click.echo(f"enqueued {done} of {total} failed jobs again{why}")
 
 
 @failed.command()

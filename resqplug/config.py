@@ -21,6 +21,9 @@ URL_ENV = "RESQPLUG_REDIS_URL"
 NAMESPACE_ENV = "RESQPLUG_NAMESPACE"
 BACKEND_ENV = "RESQPLUG_BACKEND"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+# What workers, supervisors and schedulers do, said at the CLI's default level:
+# start, each failed job, stop (each job's own line is INFO on resqplug.worker).
+EVENTS_LOGGER = "resqplug.events"
 
 _lock = threading.Lock()
 _settings: dict[str, Any] = {}

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..config import LOG_FORMAT
+from ..config import EVENTS_LOGGER, LOG_FORMAT
 from ..errors import (
     ConfigError,
     ConnectionError,
@@ -23,6 +23,7 @@ from ..errors import (
     UnknownFailureError,
     UnknownJobError,
 )
+from . import resque_env
 
 EXIT_CODES = {
     0: "success",
@@ -60,6 +61,9 @@ def setup_logging(verbose: int) -> None:
         format=LOG_FORMAT,
         stream=sys.stderr,
     )
+    # What a worker, supervisor or scheduler does (start, each failed job,
+    # stop) is said at the default level too; each job's line needs -v.
+    logging.getLogger(EVENTS_LOGGER).setLevel(min(level, logging.INFO))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,7 +91,7 @@ def cli(
         os.environ["RESQPLUG_NAMESPACE"] = namespace
     if debug:
         os.environ["RESQPLUG_DEBUG"] = "1"
-    setup_logging(verbose)
+    setup_logging(resque_env.verbosity(verbose))
     ctx.ensure_object(dict)
 
 

@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..worker.inflight import parse_queues
 from ..worker.options import WorkerOptions
 from ..worker.worker import Worker
-from . import cli, client
+from . import cli, client, resque_env
 
 
 def load_apps(apps: str | None) -> list[str]:
@@ -45,6 +45,9 @@ def worker_options(**kw: object) -> WorkerOptions:
     if fork and not hasattr(os, "fork"):
         mode = "nofork"
     given = {name: value for name, value in kw.items() if value is not None}
+    wait = resque_env.interval()
+    if wait is not None:
+        given["wait_timeout"] = wait
     # All at once: the options check themselves (e.g. the lease against the
     # heartbeat) when they are made.
     return WorkerOptions(
@@ -148,12 +151,23 @@ def common(fn: click.decorators.FC) -> click.decorators.FC:
 def work(app: str | None, **kw: object) -> None:
     """Run one worker."""
     apps = load_apps(app)
-    worker = Worker(client(), worker_options(apps=apps, **kw))
-    sys.exit(worker.work())
+    options = worker_options(apps=apps, **kw)
+    resque_env.background()  # before any connection: the child makes its own
+    with resque_env.pidfile():
+        code = Worker(client(), options).work()
+    sys.exit(code)
 
 
 @cli.command()
-@click.option("-c", "--count", type=click.IntRange(1, 256), default=2, show_default=True)
+@click.option(
+    "-c",
+    "--count",
+    type=click.IntRange(1, 256),
+    envvar="COUNT",
+    default=2,
+    show_default=True,
+    help="Workers to run (or COUNT).",
+)
 @common
 def workers(count: int, app: str | None, **kw: object) -> None:
     """Run COUNT workers under one supervisor that restarts any that die."""
@@ -161,5 +175,8 @@ def workers(count: int, app: str | None, **kw: object) -> None:
 
     apps = load_apps(app)
     options = worker_options(apps=apps, **kw)
+    resque_env.background()
     client().ping()
-    sys.exit(Supervisor(count, options).run())
+    with resque_env.pidfile():
+        code = Supervisor(count, options).run()
+    sys.exit(code)

@@ -276,6 +276,7 @@ def start(cfg: dict[str, Any], sock: socket.socket) -> ServerWorker | None:
 
     die_with_parent(cfg["parent"])
     logging.basicConfig(level=cfg["log_level"], format=config.LOG_FORMAT, stream=sys.stderr)
+    logging.getLogger(config.EVENTS_LOGGER).setLevel(cfg["events_level"])  # failed-job lines
     sys.path[:] = cfg["path"]
     config.preset(cfg["url"], cfg["namespace"], cfg["backend"], cfg["max_payload_bytes"])
     try:

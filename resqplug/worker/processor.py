@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from .. import failure
+from ..config import EVENTS_LOGGER
 from ..errors import ConfigError, PayloadError, UnknownJobError
 from ..failure import message
 from ..job import Job
@@ -17,6 +18,7 @@ from ..runner import Outcome, fail, job_from_payload, run
 from .taken import Ack, Taken
 
 log = logging.getLogger("resqplug.worker")
+events = logging.getLogger(EVENTS_LOGGER)
 
 
 def raw_job_id(raw: bytes) -> str:
@@ -127,7 +129,7 @@ class Processor:
 
 def log_outcome(job: Job, outcome: Outcome, seconds: float) -> None:
     if outcome.exc is not None:
-        log.info(
+        events.info(
             "failed %s %s on %s after %.3fs: %s: %s%s",
             job.class_name,
             job.id,

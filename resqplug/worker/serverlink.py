@@ -15,6 +15,7 @@ import time
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ..config import EVENTS_LOGGER
 from ..errors import ResqplugError
 from .child import job_frame
 from .forkserver import _PID, _STATUS, _WAIT, BOUND, FORK, FRAME_MAX, SERVER_MODULE, UNBOUND, WAIT
@@ -175,6 +176,7 @@ def server_config(worker: Worker) -> dict[str, Any]:
         "backend": client.backend,
         "max_payload_bytes": client.max_payload_bytes,
         "log_level": logging.getLogger().getEffectiveLevel(),
+        "events_level": logging.getLogger(EVENTS_LOGGER).getEffectiveLevel(),
     }
 
 

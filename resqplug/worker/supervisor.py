@@ -17,6 +17,7 @@ from .options import WorkerOptions
 from .worker import Worker
 
 log = logging.getLogger("resqplug.supervisor")
+events = logging.getLogger(config.EVENTS_LOGGER)
 
 FORWARDED = WORKER_SIGNALS
 RESTART_DELAY_S = 0.5
@@ -69,6 +70,7 @@ class Supervisor:
             signal.signal(sig, self._forward)
         held, _ = startup.hand_over()  # what arrived while the command started
         self.stopping = any(signum in STOP_SIGNALS for signum in held)
+        events.info("supervisor %d started: %d workers", os.getpid(), self.count)
         for slot in range(0 if self.stopping else self.count):
             self.spawn(slot)
         for signum in held:  # pause / resume (and USR1, which they drop) reach the workers
@@ -90,4 +92,5 @@ class Supervisor:
             log.warning("worker %d (pid %d) exited (status %d); restarting", slot, pid, status)
             time.sleep(RESTART_DELAY_S)
             self.spawn(slot)
+        events.info("supervisor %d stopped", os.getpid())
         return 0

@@ -18,7 +18,8 @@ import redis.exceptions as rex
 
 from .. import __version__
 from ..client import Resq
-from ..connection import check_server_version, out_of_memory, translated
+from ..config import EVENTS_LOGGER
+from ..connection import check_server_version, out_of_memory, redact, translated
 from .control import Backoff, Control, Signals
 from .inflight import InFlight
 from .membership import Membership
@@ -30,6 +31,7 @@ from .registry import WorkerRegistry, make_worker_id
 from .taken import Ack, Taken
 
 log = logging.getLogger("resqplug.worker")
+events = logging.getLogger(EVENTS_LOGGER)
 
 RunOne = Callable[[Taken, "Taken | None"], "Ack | None"]  # (job, the next one) -> outcome
 
@@ -90,12 +92,7 @@ class Worker:
         if not registered:  # stopped while Redis was away: nothing was started
             self.signals.restore()
             return self.control.exit_code
-        log.info(
-            "worker %s started (%s mode) on %s",
-            self.id,
-            self.options.mode,
-            ",".join(self.options.queues),
-        )
+        self._say_started()
         beater = threading.Thread(target=self._beat, name="resqplug-heartbeat", daemon=True)
         beater.start()
         try:
@@ -112,7 +109,22 @@ class Worker:
             self.signals.restore()
             self.control.wake.close()
             self.plugins.call_each("worker_exit", worker=self)
+            events.info("worker %s stopped (exit code %d)", self.id, self.control.exit_code)
         return self.control.exit_code
+
+    def _say_started(self) -> None:
+        o, c = self.options, self.client
+        mode = f"threads mode ({o.threads})" if o.mode == "threads" else f"{o.mode} mode"
+        events.info(
+            "resqplug %s worker %s started: %s on %s, %s namespace %s, plugins %s",
+            __version__,
+            self.id,
+            mode,
+            ",".join(o.queues),
+            redact(c.url),
+            c.namespace,
+            ", ".join(sorted(n for n in self.plugins.names() if n != "core")) or "none",
+        )
 
     def info(self) -> dict[str, object]:
         o = self.options

@@ -19,6 +19,8 @@ from .api import OWNER
 from .schedules import Schedule, ScheduleStore, from_config
 
 log = logging.getLogger("resqplug.scheduler")
+# Start and stop are said at the CLI's default level (the core's events logger).
+events = logging.getLogger("resqplug.events")
 LEASE_MS = 10_000
 TICK_GUARD_MS = 86_400_000
 
@@ -38,7 +40,7 @@ class SchedulerLoop:
         self.leading = False
 
     def run(self) -> None:
-        log.info("scheduler %s started", self.token)
+        events.info("scheduler %s started", self.token)
         try:
             while not self.stopping:
                 try:
@@ -51,6 +53,7 @@ class SchedulerLoop:
         finally:
             self.resign()
             self.wake.close()
+            events.info("scheduler %s stopped", self.token)
 
     def stop(self) -> None:
         self.stopping = True

@@ -28,7 +28,8 @@ What is here:
 - clients and plugins: ``client_for``, ``default_client``, ``keys_for`` (the
   key names of ``client_for(job)``, without connecting), ``get_plugins``,
   ``redis_down`` (whether an exception means Redis could not be reached);
-- CLI helpers: ``parse_json_args``, ``load_apps``, ``rated``,
+- CLI helpers: ``parse_json_args``, ``load_apps``, ``rated``, ``when`` (a
+  unix time as local ISO time and how far from now),
   ``exit_code_for``. For a one-line error, raise a ``resqplug`` error
   (``ConfigError``, ``NotFoundError``, ``PayloadError``...) from a command:
   the CLI prints ``resqplug: error: <message>`` with ``exit_code_for``'s code;
@@ -78,7 +79,7 @@ from .wake import Wake
 from .writes import Write
 
 if TYPE_CHECKING:
-    from .cli import exit_code_for, rated
+    from .cli import exit_code_for, rated, when
     from .cli.queues import parse_json_args
     from .cli.work import load_apps
     from .delayed import Delayed, DelayedSet
@@ -90,6 +91,7 @@ _LAZY = {
     "DelayedSet": "resqplug.delayed",
     "exit_code_for": "resqplug.cli",
     "rated": "resqplug.cli",
+    "when": "resqplug.cli",
     "parse_json_args": "resqplug.cli.queues",
     "load_apps": "resqplug.cli.work",
     "Button": "resqplug.web.pages",
@@ -161,4 +163,5 @@ __all__ = [
     "redis_down",
     "resolve_job_class",
     "validate_queue_name",
+    "when",
 ]

@@ -177,10 +177,12 @@ def handle_failure(job: Job, exc: BaseException) -> str | None:
 
 @hookspec
 def job_recovered(job: Job, worker_id: str) -> None:
-    """The reaper put ``job`` back at the front of its queue because its worker
-    ``worker_id`` died (``job.meta["recoveries"]`` counts how often). Runs in the
-    reaping process. Errors are logged. A job recovered too often is failed
-    instead, through ``on_failure`` with a ``DirtyExit``."""
+    """``job`` went back to the front of its queue unfinished: the reaper put
+    it back because its worker ``worker_id`` died (``job.meta["recoveries"]``
+    counts how often; runs in the reaping process), or its own worker
+    ``worker_id`` stopped it (INT, or TERM's shutdown timeout; runs in that
+    worker). Errors are logged. A job recovered too often is failed instead,
+    through ``on_failure`` with a ``DirtyExit``."""
 
 
 @hookspec(historic=True)

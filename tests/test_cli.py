@@ -581,3 +581,16 @@ def test_worker_help_shows_every_default(command: str) -> None:
     ]:
         shown = text.split(option, 1)[1].split(" --", 1)[0]
         assert f"[default: ({default})" in shown, (option, shown)
+
+
+def test_times_read_as_local_time_and_how_far_from_now() -> None:
+    from datetime import datetime
+
+    from resqplug.cli import when
+
+    now = 1_900_000_000.0
+    local = datetime.fromtimestamp(now + 5).astimezone().isoformat(" ", "seconds")
+    assert when(now + 5, now) == f"{local} (in 5 s)"
+    assert when(now - 180, now).endswith(" (3 min ago)")
+    assert when(now + 7200, now).endswith(" (in 2 h)")
+    assert when(now - 3 * 86400, now).endswith(" (3 days ago)")

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from datetime import datetime
 from typing import Any
 
 import click
@@ -107,6 +108,19 @@ def rated(bar: Any, label: str) -> Any:
         bar.update(count)
 
     return update
+
+
+def when(timestamp: float, now: float | None = None) -> str:
+    """A unix time as a person reads it: local ISO time, and how far from now
+    (``2026-12-05 10:03:12+01:00 (in 5 s)``, ``... (3 min ago)``)."""
+    local = datetime.fromtimestamp(timestamp).astimezone().isoformat(" ", "seconds")
+    delta = timestamp - (time.time() if now is None else now)
+    span = abs(delta)
+    for size, unit in ((86400, "days"), (3600, "h"), (60, "min"), (1, "s")):
+        if span >= size or unit == "s":
+            amount = f"{span / size:.0f} {unit}"
+            break
+    return f"{local} ({'in ' + amount if delta > 0 else amount + ' ago'})"
 
 
 def client() -> Any:

@@ -150,10 +150,7 @@ class InProcess:
             self._arm()
             return w.processor.run_loaded(taken, loaded)
         except Abandon:
-            log.warning(
-                "shutdown timeout: job %s goes back to the front of %s", loaded.id, taken.queue
-            )
-            w.retrying(lambda: w.inflight.requeue(taken))
+            w.put_back(taken, loaded)
             return None
         except (DirtyExit, JobTimeout) as exc:  # raised where the run could not catch it
             return w.processor.fail_here(taken, loaded, exc)

@@ -340,10 +340,7 @@ class Forking:
             return self.child_died(taken, job, kill=True, reason="killed by USR1")
         self.kill_child()
         if stop == SHUTDOWN:
-            log.warning(
-                "shutdown timeout: job %s goes back to the front of %s", job.id, taken.queue
-            )
-            w.retrying(lambda: w.inflight.requeue(taken))
+            w.put_back(taken, job)
             return None
         exc = JobTimeout(f"job ran longer than its timeout of {timeout}s; child killed")
         return w.processor.fail_here(taken, job, exc)

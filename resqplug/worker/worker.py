@@ -20,6 +20,7 @@ from .. import __version__
 from ..client import Resq
 from ..config import EVENTS_LOGGER
 from ..connection import check_server_version, out_of_memory, redact, translated
+from ..job import Job
 from .control import Backoff, Control, Signals
 from .inflight import InFlight
 from .membership import Membership
@@ -353,6 +354,16 @@ class Worker:
         if per_job < FAST_JOB_S and ran == size:
             return min(size * 2, self.options.max_batch)
         return size if per_job < FAST_JOB_S and ran == len(batch) else 1
+
+    def put_back(self, taken: Taken, job: Job) -> None:
+        """A started job stopped unfinished by the worker's own stop (INT, or
+        TERM's shutdown timeout): back to the front of its queue, and plugins
+        hear of it as of a recovered job (a status goes back to "queued")."""
+        log.warning(
+            "stopping: job %s goes back, unfinished, to the front of %s", job.id, taken.queue
+        )
+        self.retrying(lambda: self.inflight.requeue(taken))
+        self.plugins.call_each("job_recovered", job=job, worker_id=self.id)
 
     def give_back_if_slow(self) -> None:
         """From the heartbeat thread (in-process mode): the current job is slow,

@@ -146,6 +146,8 @@ class PairScenario:
             status = resqplug_status.get(self.job_id)
             assert status is not None and status.status == "completed"
             assert status.result == "done"
+            if self.has("retry"):  # an earlier attempt's failure is not this run's
+                assert not status.fields.get("error") and not status.fields.get("exception")
             assert [s.id for s in resqplug_status.list()] == [self.job_id]
         if self.has("loner"):
             assert resqplug_loner.holder(self.job_class, self.fail_runs) is None

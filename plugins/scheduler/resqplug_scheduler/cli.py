@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from types import FrameType
 
 import click
 
 import resqplug
-from resqplug.ext import load_apps, parse_json_args
+from resqplug.ext import load_apps, parse_json_args, when
 
 from .api import Scheduler
 from .schedules import ScheduleStore, from_config, load_toml
@@ -70,9 +69,9 @@ def schedule_list() -> None:
         if not isinstance(config, dict):
             click.echo(f"{name}  ERROR: not a table of settings")
             continue
-        when = config.get("cron") or f"every {config.get('every')}"
-        ran = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(last[name])) if name in last else "-"
-        line = f"{name}  {config.get('class')}  {when}  last {ran}"
+        timing = config.get("cron") or f"every {config.get('every')}"
+        ran = when(last[name]) if name in last else "-"
+        line = f"{name}  {config.get('class')}  {timing}  last {ran}"
         click.echo(line + (f"  ERROR: {errors[name]}" if name in errors else ""))
 
 
@@ -142,7 +141,7 @@ def delayed_list(start: int, count: int) -> None:
     """Delayed jobs by due time."""
     s = Scheduler()
     for item in s.delayed_jobs(start, count):
-        due = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(item.due))
+        due = when(item.due)
         p = item.payload
         click.echo(f"{due}  {item.queue}  {p['class']}  {p['id']}  {json.dumps(p['args'])[:80]}")
     click.echo(f"({s.delayed_count()} delayed jobs)", err=True)

@@ -7,7 +7,6 @@ scheduler's set: tests/plugins_together.)"""
 from __future__ import annotations
 
 import os
-import time
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
@@ -157,9 +156,11 @@ def test_cli_delayed_list_and_remove(
     out = run_cli(redis_url, namespace, "delayed", "list", "--count", "3")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert [line.split()[4] for line in lines] == [first, second, third]  # by due time
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(base + 100))
-    assert lines[0].startswith(f"{when}  sched  SchedRecord  {first}  [2]")
+    # by due time, each shown as local time and how far ahead
+    assert [line.split(")  ", 1)[1].split()[2] for line in lines] == [first, second, third]
+    local = datetime.fromtimestamp(base + 100).astimezone().isoformat(" ", "seconds")
+    assert lines[0].startswith(f"{local} (in ")
+    assert lines[0].split(")  ", 1)[1].startswith(f"sched  SchedRecord  {first}  [2]")
     assert "  other  SchedOther  " in lines[1]
     assert lines[2].endswith('[1, "a"]')
     assert "(4 delayed jobs)" in out.stderr

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import click
 
 import resqplug
+from resqplug.ext import when
 
 from . import api
 from .store import STATES, Status
@@ -51,8 +51,12 @@ def show(job_id: str) -> None:
     if status.pct_complete is not None:
         click.echo(f"progress: {status.pct_complete}%")
     for name, value in sorted(status.fields.items()):
-        if name.endswith("_at") and isinstance(value, float) and 0 <= value < 1e11:
-            value = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))
+        if (
+            (name.endswith("_at") or name == "due")
+            and isinstance(value, float)
+            and 0 <= value < 1e11
+        ):
+            value = when(value)
         click.echo(f"{name}: {value}")
 
 

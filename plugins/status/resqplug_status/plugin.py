@@ -176,6 +176,8 @@ class StatusPlugin(StatusDemo):
             "finished_at": time.time(),
             "result": result_field(job, result),
         }
+        if job.attempt > 1:  # an earlier attempt's failure is not this run's
+            fields.update(exception="", error="")
         job.writes.append(names_for(job).write(job.id, "completed", fields))
 
     @hookimpl(tryfirst=True)
@@ -221,7 +223,11 @@ class StatusPlugin(StatusDemo):
     @hookimpl
     @best_effort
     def job_recovered(self, job: Job) -> None:
-        store_for(job).set(job.id, "queued", recoveries=job.meta.get("recoveries"))
+        """Back in its queue unfinished (its worker died, or stopped it): the
+        progress of the interrupted run no longer holds."""
+        RUNNING.pop(job.id, None)
+        cleared = {"num": "", "total": "", "message": ""}
+        store_for(job).set(job.id, "queued", recoveries=job.meta.get("recoveries"), **cleared)
 
     @hookimpl
     def worker_heartbeat(self, worker: Any) -> None:

@@ -122,6 +122,19 @@ class StatusProgress(resqplug.Job):
         return seen
 
 
+class StatusSlowProgress(resqplug.Job):
+    """Reports progress with at(), a step every ``every`` seconds."""
+
+    queue = "status"
+
+    def perform(self, steps: int, every: float = 0.05) -> str:
+        record(self, "started")
+        for n in range(1, steps + 1):
+            self.at(n, steps, f"step {n} of {steps}")
+            time.sleep(every)
+        return "done"
+
+
 class StatusReturn(resqplug.Job):
     """Returns a result of the given kind."""
 

@@ -254,3 +254,20 @@ def test_wait_returns_promptly_when_a_worker_process_completes_the_job(
     assert lag < 0.5, f"wait returned {lag:.3f}s after the job finished"
     assert status.worker.split(":")[1] == str(worker.pid)  # the worker id
     assert status.enqueued_at <= status.started_at <= status.finished_at
+
+
+@pytest.mark.parametrize("mode", ["--fork", "--no-fork"])
+def test_a_job_its_worker_puts_back_on_int_is_queued_without_its_progress(
+    spawn: Spawn, default_client: resqplug.Resq, mode: str
+) -> None:
+    worker = spawn(mode)
+    job_id = resqplug.enqueue(sj.StatusSlowProgress, 600)  # 30 s of steps
+    assert job_id is not None
+    running(default_client, job_id, worker)
+    wait_for(lambda: status_of(job_id).pct_complete is not None, 10, "progress")
+    worker.proc.send_signal(signal.SIGINT)
+    assert worker.proc.wait(20) == 0
+    status = status_of(job_id)
+    assert status.status == "queued", status.fields
+    assert status.pct_complete is None and status.fields.get("message") == ""
+    assert default_client.size("status") == 1

@@ -63,7 +63,19 @@ class Schedule:
         zone = ZoneInfo(self.tz)
         base = datetime.fromtimestamp(ts, zone)
         it = croniter(self.cron, base, second_at_beginning=len(self.cron.split()) == 6)
-        return float(it.get_next(datetime).timestamp())
+        while True:
+            fire = it.get_next(datetime)
+            if not (self._hours_fixed() and _second_pass(fire, zone)):
+                return float(fire.timestamp())
+            # A wall-clock time in the hour repeated when clocks fall back: it
+            # fired on the first pass (cron's rule; hourly schedules fire on both).
+
+    def _hours_fixed(self) -> bool:
+        """Whether the cron names its hours (not ``*`` or a step)."""
+        assert self.cron is not None
+        fields = self.cron.split()
+        hours = fields[2] if len(fields) == 6 else fields[1]
+        return "*" not in hours and "/" not in hours
 
     def latest_due(self, last: float, now: float) -> float | None:
         """The latest fire time in (last, now], or None: missed ticks fire once."""
@@ -85,6 +97,15 @@ class Schedule:
         if self.tz != "UTC":
             out["tz"] = self.tz
         return out
+
+
+def _second_pass(moment: datetime, zone: ZoneInfo) -> bool:
+    """Whether ``moment`` is the second occurrence of a wall-clock time that
+    happens twice (the hour repeated when clocks fall back)."""
+    wall = moment.replace(tzinfo=None)
+    first = wall.replace(tzinfo=zone, fold=0).timestamp()
+    second = wall.replace(tzinfo=zone, fold=1).timestamp()
+    return first != second and moment.timestamp() == max(first, second)
 
 
 def from_config(name: str, config: object) -> Schedule:

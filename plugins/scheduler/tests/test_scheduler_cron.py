@@ -142,12 +142,6 @@ def test_hourly_cron_fires_25_times_on_the_fall_back_day() -> None:
     assert {b - a for a, b in itertools.pairwise(hours)} == {3600}
 
 
-@pytest.mark.xfail(
-    reason="BUG (DST policy): a daily cron at a time inside the repeated hour fires twice "
-    "on the fall-back day (01:30 EDT and 01:30 EST); cron (Vixie/cronie) runs it once",
-    strict=True,
-    raises=AssertionError,
-)
 def test_daily_cron_in_the_repeated_hour_fires_once_on_the_fall_back_day() -> None:
     s = from_config("ny", {"class": "C", "cron": "30 1 * * *", "tz": "America/New_York"})
     days = fires(s, ts(2024, 11, 1, 12), ts(2024, 11, 5, 12))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 from types import FrameType
 
@@ -12,7 +13,9 @@ import resqplug
 from resqplug.ext import load_apps, parse_json_args, when
 
 from .api import Scheduler
-from .schedules import ScheduleStore, from_config, load_toml
+from .schedules import RUN_TIME, ScheduleStore, from_config, load_toml
+
+log = logging.getLogger("resqplug.scheduler")
 
 APP_OPTION = click.option(
     "--app",
@@ -39,12 +42,9 @@ def scheduler_command(schedule_file: str | None, interval: float, app: str | Non
     client = resqplug.default_client()
     client.ping()
     store = ScheduleStore(client)
-    if schedule_file:
-        for name, config in load_toml(schedule_file).items():
-            try:
-                store.set(name, config, check=False)  # bad entries are reported by the loop
-            except (TypeError, ValueError) as exc:
-                client.redis.hset(store.errors, name, f"schedule {name!r}: cannot store: {exc}")
+    if schedule_file:  # declarative: what left the file goes (bad entries: reported)
+        for name in store.sync_file(schedule_file, load_toml(schedule_file)):
+            log.warning("schedule %s removed: no longer in %s", name, schedule_file)
     loop = SchedulerLoop(client, interval)
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -65,13 +65,18 @@ def schedule_list() -> None:
     """Every schedule with its timing, last run and error."""
     store = ScheduleStore(resqplug.default_client())
     errors, last = store.error_of(), store.last_fired()
+    origins = store.origin_of()
     for name, config in store.all().items():
+        origin = origins.get(name, RUN_TIME)
+        source = (
+            "from " + origin.removeprefix("file ") if origin != RUN_TIME else "added at run time"
+        )
         if not isinstance(config, dict):
             click.echo(f"{name}  ERROR: not a table of settings")
             continue
         timing = config.get("cron") or f"every {config.get('every')}"
         ran = when(last[name]) if name in last else "-"
-        line = f"{name}  {config.get('class')}  {timing}  last {ran}"
+        line = f"{name}  {config.get('class')}  {timing}  last {ran}  ({source})"
         click.echo(line + (f"  ERROR: {errors[name]}" if name in errors else ""))
 
 

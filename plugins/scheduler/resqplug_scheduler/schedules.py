@@ -169,6 +169,14 @@ def load_toml(path: str | Path) -> dict[str, dict[str, Any]]:
     return tables
 
 
+RUN_TIME = "run time"  # the origin of a schedule added by the CLI or the API
+
+
+def file_origin(path: str | Path) -> str:
+    """The origin recorded for schedules loaded from the file at ``path``."""
+    return f"file {Path(path).resolve()}"
+
+
 class ScheduleStore:
     """Schedules in Redis: config, last fire time and errors, by name."""
 
@@ -178,19 +186,47 @@ class ScheduleStore:
         self.configs = k.plugin("scheduler", "schedules")
         self.last = k.plugin("scheduler", "last")
         self.errors = k.plugin("scheduler", "errors")
+        self.origins = k.plugin("scheduler", "origins")  # name -> where it came from
 
-    def set(self, name: str, config: dict[str, Any], *, check: bool = True) -> None:
-        """Store a schedule; picked up by running schedulers at their next tick."""
+    def set(
+        self, name: str, config: dict[str, Any], *, check: bool = True, origin: str = RUN_TIME
+    ) -> None:
+        """Store a schedule; picked up by running schedulers at their next tick.
+        ``origin``: a schedule file's path (``file_origin``), or RUN_TIME."""
         if check:
             from_config(name, config)
-        self.client.redis.hset(self.configs, name, json.dumps(config))
+        pipe = self.client.redis.pipeline()
+        pipe.hset(self.configs, name, json.dumps(config))
+        pipe.hset(self.origins, name, origin)
+        pipe.execute()
 
     def remove(self, name: str) -> bool:
         pipe = self.client.redis.pipeline()
         pipe.hdel(self.configs, name)
         pipe.hdel(self.last, name)
         pipe.hdel(self.errors, name)
+        pipe.hdel(self.origins, name)
         return bool(pipe.execute()[0])
+
+    def sync_file(self, path: str | Path, tables: dict[str, Any]) -> list[str]:
+        """Make the schedules loaded from the file at ``path`` what it holds now:
+        its entries are stored (bad ones get an error the loop reports), and
+        those loaded from it before but no longer in it are removed (returned).
+        Schedules from elsewhere (run time, another file) are left alone."""
+        origin = file_origin(path)
+        for name, config in tables.items():
+            try:
+                self.set(name, config, check=False, origin=origin)
+            except (TypeError, ValueError) as exc:
+                self.client.redis.hset(self.errors, name, f"schedule {name!r}: cannot store: {exc}")
+        gone = [n for n, o in self.origin_of().items() if o == origin and n not in tables]
+        for name in gone:
+            self.remove(name)
+        return gone
+
+    def origin_of(self) -> dict[str, str]:
+        raw = self.client.redis.hgetall(self.origins).items()
+        return {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw}
 
     def all(self) -> dict[str, dict[str, Any]]:
         raw = self.client.redis.hgetall(self.configs)

@@ -172,7 +172,7 @@ def test_schedule_run_now_and_list(
     assert len(queued(default_client, "sched")) == 2  # run-now is not a tick: no guard
 
     lines = schedule_lines(redis_url, namespace)
-    assert lines == {"nightly": "nightly  SchedRecord  0 3 * * *  last -"}
+    assert lines == {"nightly": "nightly  SchedRecord  0 3 * * *  last -  (added at run time)"}
 
     out = run_cli(redis_url, namespace, "schedule", "add", "x", "--class", "C", "--cron", "nope")
     assert out.returncode == 4
@@ -354,3 +354,25 @@ def test_entries_that_are_not_utf8_or_have_a_bad_last_run_do_not_stop_the_others
     wait_for(lambda: "bad\ufffd" in store.error_of(), what="the bad name reported")
     assert "name not UTF-8" in store.error_of()["bad\ufffd"]
     alive(sched)
+
+
+def test_an_entry_removed_from_the_file_goes_and_run_time_schedules_stay(
+    default_client: resqplug.Resq, spawn: Spawn, redis_url: str, namespace: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "schedule.toml"
+    later = '\n[schedules.later]\nclass = "SchedRecord"\ncron = "0 3 * * *"\n'
+    path.write_text(GOOD_TOML + later)
+    store = ScheduleStore(default_client)
+    store.set("extra", {"class": "SchedRecord", "every": "1h"})  # added at run time
+    first = spawn("scheduler", "--schedule", str(path), "--interval", "0.1")
+    wait_for(lambda: {"good", "later"} <= set(store.all()), what="the file's schedules")
+    assert first.stop() == 0
+
+    path.write_text(GOOD_TOML)  # "later" taken out of the file
+    again = spawn("scheduler", "--schedule", str(path), "--interval", "0.1")
+    wait_for(lambda: "later" not in store.all(), what="the removed entry to go")
+    assert set(store.all()) == {"good", "extra"}
+    lines = schedule_lines(redis_url, namespace)
+    assert lines["good"].endswith(f"(from {path.resolve()})")
+    assert lines["extra"].endswith("(added at run time)")
+    assert again.stop() == 0

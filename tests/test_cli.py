@@ -594,3 +594,13 @@ def test_times_read_as_local_time_and_how_far_from_now() -> None:
     assert when(now - 180, now).endswith(" (3 min ago)")
     assert when(now + 7200, now).endswith(" (in 2 h)")
     assert when(now - 3 * 86400, now).endswith(" (3 days ago)")
+
+
+def test_the_demo_progress_bar_ends_at_the_number_of_runs_the_summary_gives(
+    redis_url: str, namespace: str
+) -> None:
+    out = run_in_pty(resqplug_cmd(redis_url, namespace, "demo"), timeout=120)
+    ran = re.search(r"ran (\d+) jobs in", out)
+    assert ran is not None, out
+    shown = re.findall(r"\]\s+(\d+)/(\d+)", out.split("ran ", 1)[0])  # the bar: [###]  n/total
+    assert shown and shown[-1] == (ran[1], ran[1]), (shown[-3:], ran[0])

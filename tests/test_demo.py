@@ -34,7 +34,7 @@ PARTS = {
     "loner": (1, r"^  enqueued RefreshSearchIndex\(7\) twice: [0-9a-f]{32}, then None - dup"),
     "retry": (CHARGE_FAILURES, r"^  ChargeCard timeouts were retried after 0.5 s and succeeded"),
     "scheduler": (1, r"^  scheduled    1 x SendReminder to run in 1 s \(scheduler\)$"),
-    "status": (1, r"^  status of ExportInvoices [0-9a-f]{32}: completed, 100.0% , result \{"),
+    "status": (1, r"^  status of ExportInvoices [0-9a-f]{32}: completed, 100.0%, result \{"),
 }
 
 

@@ -110,8 +110,12 @@ def wait_until_done(
         while calm < 3 and time.monotonic() - started < TIME_LIMIT_S:
             if all(w.poll() is not None for w in workers):
                 raise click.ClickException("the demo workers exited early")
-            calm = calm + 1 if pending(c) == 0 else 0
-            done = min(c.stats()["processed"], total)
+            done = c.stats()["processed"]  # read first: a job acked meanwhile counts once
+            waiting = pending(c)
+            calm = calm + 1 if waiting == 0 else 0
+            # Runs still to come count too (a retry runs a job again); once all
+            # is idle the bar ends at the number of runs the summary gives.
+            bar.length = done if calm else max(bar.length or 0, done + waiting)
             rate = done / max(time.monotonic() - started, 1e-6)
             bar.label = f"{len(workers)} workers ({rate:,.0f} jobs/s)"
             bar.update(done - shown)

@@ -32,5 +32,5 @@ class StatusDemo:
             return []
         return [
             f"  status of ExportInvoices {status.id}: {status.status}, "
-            f"{status.pct_complete}% , result {status.result} (status)"
+            f"{status.pct_complete}%, result {status.result} (status)"
         ]

@@ -28,6 +28,7 @@ EVENTS_LOGGER = "resqplug.events"
 _lock = threading.Lock()
 _settings: dict[str, Any] = {}
 _client: Resq | None = None
+_keys_by_namespace: dict[str, Keys] = {}  # keys_for without a client: names only
 
 
 def configure(
@@ -101,9 +102,12 @@ def keys_for(job: Any) -> Keys:
     namespace = settings()["namespace"]
     if not namespace:  # it may come from the URL: the client decides
         return default_client().keys
-    from .keys import Keys
+    keys = _keys_by_namespace.get(namespace)
+    if keys is None:  # once per namespace, not once per job
+        from .keys import Keys
 
-    return Keys(namespace)
+        keys = _keys_by_namespace[namespace] = Keys(namespace)
+    return keys
 
 
 def forget_client() -> None:

@@ -222,17 +222,24 @@ class FailureStore:
 
     def why_not_retried(self, job_id: str) -> str:
         """Why ``retry(job_id)`` enqueued nothing (it returned None), in words."""
+        return self._not_retried(job_id)[1]
+
+    def _not_retried(self, job_id: str) -> tuple[str, str]:
+        """(kind, words) of why ``retry(job_id)`` enqueued nothing."""
         raw = self._raw(job_id)
         if raw is None:
-            return "its failure record is gone"
+            return "cannot be retried", "its failure record is gone"
         record = _load(raw)
         if record.get("retried_at"):
-            return f"it was retried already, at {record['retried_at']}"
+            return "already retried", f"it was retried already, at {record['retried_at']}"
         guard = retry_guard(self.keys, job_id, record, "")
         with translated(self.client.url):
             if self.redis.exists(guard.key):
-                return "it was retried already (a record is enqueued again at most once)"
-        return (
+                return (
+                    "already retried",
+                    "it was retried already (a record is enqueued again at most once)",
+                )
+        return "vetoed or refused", (
             "a before_enqueue hook vetoed it, or an enqueue guard refused it "
             "(for example, a unique job of the same identity is queued)"
         )
@@ -256,10 +263,7 @@ class FailureStore:
                 if self.retry(job_id, remove=remove) is not None:
                     done += 1
                 elif skipped is not None:
-                    why = self.why_not_retried(job_id)
-                    skipped[
-                        "already retried" if "retried already" in why else "vetoed or refused"
-                    ] += 1
+                    skipped[self._not_retried(job_id)[0]] += 1
             except (UnknownFailureError, PayloadError, QueueNameError):
                 if skipped is not None:  # gone meanwhile, or a record that cannot be retried
                     skipped["cannot be retried"] += 1

@@ -345,7 +345,8 @@ class Chaos:
         for run, text in r.hgetall(k.plugin("chaos", "runs")).items():
             doc = json.loads(text)
             pids = doc["pid"], doc["ppid"], doc["gppid"]
-            runs.append(Run(doc["id"], doc["t"], *pids, finished.get(run.decode())))
+            end = finished.get(run.decode())
+            runs.append(Run(doc["id"], doc["t"], *pids, end, doc.get("worker", 0)))
         leftovers = self.leftovers()
         leftovers["workers registered"] = r.scard(k.workers)
         ran = {p for run in runs for p in (run.pid, run.ppid)} - {os.getpid()}

@@ -2,7 +2,8 @@
 
 Each run of a job records itself under a fresh run id, so a job that runs
 twice leaves two records: ``runs`` (hash run -> JSON: job id, start time, the
-pids of the process that ran it, its parent and grandparent) when it starts,
+pids of the process that ran it, its parent and grandparent, and of the worker
+it ran for) when it starts,
 ``finished`` (hash run -> JSON: job id, end time) when its work is done. The records are
 HSETs, so writing one again after a lost reply changes nothing; the job rides
 out Redis restarts (the runner's) by retrying them.
@@ -32,6 +33,11 @@ def parent_of(pid: int) -> int:
         return 0
 
 
+def worker_pid(worker_id: str | None) -> int:
+    parts = (worker_id or "").split(":")
+    return int(parts[1]) if len(parts) > 2 and parts[1].isdigit() else 0
+
+
 def key(name: str) -> str:
     return resqplug.default_client().keys.plugin("chaos", name)
 
@@ -57,6 +63,10 @@ class ChaosJob(resqplug.Job):
         ppid = os.getppid()
         record = {"id": self.id, "t": time.time(), "pid": os.getpid(), "ppid": ppid}
         record["gppid"] = parent_of(ppid)
+        # The worker by its id: when a worker is SIGKILLed as its fork server
+        # forks the child, the fork server is reparented before the child
+        # reads its grandparent.
+        record["worker"] = worker_pid(self.worker_id)
         retried(lambda r: r.hset(key("runs"), run, json.dumps(record)))
         time.sleep(seconds)
         end = json.dumps({"id": self.id, "t": time.time()})

@@ -37,6 +37,7 @@ class Run:
     ppid: int  # its parent: the worker, or a fork server
     gppid: int  # the worker when a fork server forked the child
     finished_at: float | None  # when its work was done, if it was
+    worker: int = 0  # the worker it ran for, by its id (0: unknown)
 
     @property
     def finished(self) -> bool:
@@ -65,18 +66,20 @@ class Verdict:
 
 
 def worker_of(run: Run, facts: Facts) -> int | None:
-    for pid in (run.pid, run.ppid, run.gppid):
+    for pid in (run.worker, run.pid, run.ppid, run.gppid):
         if pid in facts.workers:
             return pid
     return None
 
 
 def killed(run: Run, facts: Facts) -> bool:
-    """A process of the run (child, fork server, worker) was SIGKILLed. It was
-    alive when the run recorded its start (a dead parent's children get another
-    parent), so the run started before the kill took effect, even if a child
-    started it in the moment its worker was dying."""
-    return any(p in facts.sigkilled for p in (run.pid, run.ppid, run.gppid))
+    """A process of the run (child, fork server, worker) was SIGKILLed. A
+    parent was alive when the run recorded its start (a dead parent's children
+    get another parent), so the run started before the kill took effect, even
+    if a child started it in the moment its worker was dying. The worker comes
+    from the job's worker id too: a fork server whose worker is SIGKILLed is
+    reparented before its child can read its grandparent."""
+    return any(p in facts.sigkilled for p in (run.pid, run.ppid, run.gppid, run.worker))
 
 
 def abandoned(run: Run, facts: Facts) -> bool:

@@ -80,3 +80,20 @@ def test_a_usr1_failure_counts_only_for_a_worker_that_got_usr1_before():
 def test_a_worker_that_exits_with_an_error_is_reported():
     problems = judge(facts([run("a", 1.0, 1.1)], workers={WORKER: 1})).problems
     assert problems == [f"worker {WORKER} exited with 1, expected 0"]
+
+
+def test_a_fork_server_child_orphaned_by_its_workers_sigkill_counts_as_killed():
+    # The worker died as its fork server forked the child: the child saw the
+    # fork server already reparented (grandparent 1), only the job's worker id
+    # names the worker.
+    orphan = Run("a", 1.0, CHILD, SERVER, RUNNER, None, worker=WORKER)
+    history = [orphan, run("a", 3.0, 3.1)]
+    verdict = judge(facts(history, workers={WORKER: -9}, sigkilled={WORKER: 0.99}))
+    assert verdict.problems == []
+    assert verdict.reruns == {"SIGKILL": 1}
+
+
+def test_an_orphaned_run_of_a_worker_that_was_not_killed_is_still_a_duplicate():
+    orphan = Run("a", 1.0, CHILD, SERVER, RUNNER, None, worker=WORKER)
+    verdict = judge(facts([orphan, run("a", 3.0, 3.1)]))
+    assert any("ran again" in p for p in verdict.problems)

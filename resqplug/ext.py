@@ -18,7 +18,7 @@ What is here:
   ``lookup_job_class``, ``resolve_job_class``, job options (``JobOption``);
 - writes that ride the core's round trips: ``Write`` (append to ``job.writes``;
   the Lua fragments it names come from the ``write_scripts`` hook; see
-  ``resqplug.writes``);
+  ``resqplug.writes``), ``Batched`` (a fragment run once for a batch's writes);
 - payload helpers: ``dumps``, ``canonical``, ``check_args``, ``check_doc``,
   ``validate_queue_name``, ``new_job_id``;
 - the failure store's calls for plugins that write or read records:
@@ -76,7 +76,7 @@ from .registry import lookup as lookup_job_class
 from .registry import resolve as resolve_job_class
 from .runner import any_job
 from .wake import Wake
-from .writes import Write
+from .writes import Batched, Write
 
 if TYPE_CHECKING:
     from .cli import exit_code_for, rated, when
@@ -112,6 +112,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Batched",
     "Button",
     "ConfigError",
     "Delayed",

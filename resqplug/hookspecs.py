@@ -277,6 +277,13 @@ def write_scripts() -> Any:
     logged with its name and does not undo the core's step. Declare every key
     a fragment touches in the Write's ``keys``. Two plugins registering the
     same name with different sources is a ``ConfigError``.
+
+    A source wrapped in :class:`resqplug.ext.Batched` runs once per carrying
+    script instead of once per write, after the core's own step, with the
+    keys and args of all the writes that name it (in job order) and their
+    number as a third argument, ``COUNT``: per-job work becomes one variadic
+    command per batch (an ``enqueue_many`` of a thousand jobs, an ack of
+    fifty). Its writes must have fixed numbers of keys and args.
     """
 
 

@@ -38,6 +38,19 @@ _KEY_TYPES = frozenset({str})
 _ARG_TYPES = frozenset({str, int, float})
 
 
+class Batched(str):
+    """A fragment's source, marked to run once per script for all the writes
+    that name it: the core gathers them (keys after keys, args after args, in
+    the order of the jobs) and calls the fragment once, after its own step,
+    with ``KEYS``, ``ARGV`` and their number of writes as a third argument. A
+    batched fragment's writes must all have the same number of keys and of
+    args, so it can walk them; Redis's work per job then costs one command
+    per batch (``HSET h id1 v1 id2 v2 ...``) instead of one per job. Writes of
+    a job whose ack is skipped (its lease was lost) are not gathered."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class Write:
     """One write of a plugin: the fragment ``script`` (a name the plugin
@@ -71,7 +84,8 @@ def check_fragments(found: Iterable[tuple[str, Mapping[str, str]]]) -> dict[str,
 def compose(core: str, prelude: str, fragments: Mapping[str, str]) -> str:
     """The core script ``core`` with the writes prelude and every fragment."""
     defined = "".join(
-        f'WRITES["{name}"] = function(KEYS, ARGV)\n{text}\nend\n'
+        f'WRITES["{name}"] = function(KEYS, ARGV, COUNT)\n{text}\nend\n'
+        + (f'BATCHED["{name}"] = true\n' if isinstance(text, Batched) else "")
         for name, text in sorted(fragments.items())
     )
     head = prelude.split(ALONE_MARK, 1)[0] if core else prelude

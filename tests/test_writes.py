@@ -18,6 +18,7 @@ import resqplug
 from resqplug import plugins
 from resqplug.errors import ConfigError
 from resqplug.pytest_fixtures import resqplug_cmd
+from resqplug.scripts import NAMES, source
 from resqplug.testing import drain
 from resqplug.worker.inflight import InFlight
 from resqplug.worker.taken import Ack
@@ -166,6 +167,27 @@ def test_enqueue_many_without_any_write_still_enqueues_every_job(
     assert resq.redis.exists(f"{prefix}:enqueued") == 0
 
 
+def test_a_batched_fragment_runs_once_for_all_the_writes_of_an_enqueue_many(
+    resq: resqplug.Resq, writes_plugin: None, prefix: str
+) -> None:
+    ids = resq.enqueue_many(wj.WriteDouble, [(prefix, 0), (None, 1), (prefix, 2), (prefix, 3)])
+    assert texts(resq, f"{prefix}:batched") == [f"3:{ids[0]},{ids[2]},{ids[3]}"]
+
+
+def test_a_batched_fragment_runs_with_the_one_write_of_a_single_enqueue(
+    resq: resqplug.Resq, writes_plugin: None, prefix: str
+) -> None:
+    job_id = resq.enqueue(wj.WriteDouble, prefix, 1)
+    assert texts(resq, f"{prefix}:batched") == [f"1:{job_id}"]
+
+
+def test_every_core_script_carrying_writes_runs_the_batched_ones() -> None:
+    for name in NAMES:
+        text = source(name)
+        if "apply_writes(" in text and name != "writes":
+            assert "apply_batched(errors)" in text, f"{name}.lua drops batched writes"
+
+
 class Guarding:
     def __init__(self, key: str) -> None:
         self.key = key
@@ -220,6 +242,9 @@ def test_run_writes_reach_redis_with_the_ack(
     )
     assert texts(resq, f"{prefix}:on_failure") == [f"{boom}:ValueError"]
     assert texts(resq, f"{prefix}:handle_failure") == [f"{boom}:ValueError"]
+    calls = [text.split(":") for text in texts(resq, f"{prefix}:ran-batched")]
+    assert sorted(i for _, ids in calls for i in ids.split(",")) == sorted([double_1, double_5])
+    assert all(int(count) == len(ids.split(",")) for count, ids in calls)
     assert stat(resq, resq.keys.stat_processed) == 3
     assert stat(resq, resq.keys.stat_failed) == 1
     assert resq.size("writes") == 0
@@ -238,9 +263,12 @@ def test_ack_of_a_lost_job_applies_none_of_its_writes(
         resqplug.Write("wtest.push", (f"{prefix}:lost", f"{prefix}:unused"), ("a", "b", "c")),
         resqplug.Write("wtest.set", (f"{prefix}:lost-set",), ("x",)),
     )
+    batched = resqplug.Write("wtest.batch", (f"{prefix}:batched",), ("z",))
+    lost_writes += (batched,)
     kept_writes = (
         resqplug.Write("wtest.push", (f"{prefix}:kept",), ("k1", "k2")),
         resqplug.Write("wtest.set", (f"{prefix}:kept-set",), ("y",)),
+        batched,
     )
     acked = inflight.ack(
         [Ack(lost.entry, lost_id, "", lost_writes), Ack(kept.entry, kept_id, "", kept_writes)]
@@ -249,6 +277,7 @@ def test_ack_of_a_lost_job_applies_none_of_its_writes(
     assert resq.redis.exists(f"{prefix}:lost", f"{prefix}:unused", f"{prefix}:lost-set") == 0
     assert texts(resq, f"{prefix}:kept") == ["k1", "k2"]
     assert value(resq, f"{prefix}:kept-set") == "y"
+    assert texts(resq, f"{prefix}:batched") == ["1:z"]  # the kept job's only
     assert stat(resq, resq.keys.stat_processed) == 1
     assert resq.redis.llen(inflight.key) == 0
 
@@ -389,7 +418,7 @@ def test_prepare_carrying_writes_leaves_them_on_the_job(
 ) -> None:
     job = wj.WriteDouble([prefix, 1], queue="writes")
     assert resq.prepare(job, carry_writes=True) is not None
-    assert [w.script for w in job.writes] == ["wtest.push", "wtest.set"]
+    assert [w.script for w in job.writes] == ["wtest.push", "wtest.batch", "wtest.set"]
     assert resq.redis.exists(f"{prefix}:enqueued", f"{prefix}:job:{job.id}") == 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import resqplug
+import resqplug.ext
 
 PLUGIN_NAME = "writes-test"
 
@@ -21,12 +22,22 @@ FRAGMENTS = {
     "wtest.set": "redis.call('SET', KEYS[1], ARGV[1])",
     # INCR on a key holding a list raises (WRONGTYPE): a fragment that fails.
     "wtest.incr": "redis.call('INCR', KEYS[1])",
+    # Once per script: '<count>:<args, comma separated>' on the first write's key.
+    "wtest.batch": resqplug.ext.Batched(
+        "redis.call('RPUSH', KEYS[1], COUNT .. ':' .. table.concat(ARGV, ','))"
+    ),
 }
 
 
 def prefix_of(job: resqplug.Job) -> str | None:
     first = job.args[0] if job.args else None
     return first if isinstance(first, str) else None
+
+
+def batched(job: resqplug.Job, list_name: str) -> None:
+    prefix = prefix_of(job)
+    if prefix is not None:
+        job.writes.append(resqplug.Write("wtest.batch", (f"{prefix}:{list_name}",), (job.id,)))
 
 
 def push(job: resqplug.Job, list_name: str, value: str) -> None:
@@ -47,6 +58,7 @@ class WritesPlugin:
     @resqplug.hookimpl
     def before_enqueue(self, job: resqplug.Job) -> None:
         push(job, "enqueued", job.id)
+        batched(job, "batched")
         prefix = prefix_of(job)
         if prefix is not None:
             job.writes.append(resqplug.Write("wtest.set", (f"{prefix}:job:{job.id}",), (job.id,)))
@@ -58,6 +70,7 @@ class WritesPlugin:
     @resqplug.hookimpl
     def after_perform(self, job: resqplug.Job, result: Any) -> None:
         push(job, "after_perform", f"{job.id}={result}")
+        batched(job, "ran-batched")
         if isinstance(job, WriteStray):
             job.writes.append(resqplug.Write("nobody.fragment", ("k",), ("v",)))
 

@@ -49,5 +49,6 @@ if failed > 0 then
   redis.call('INCRBY', KEYS[4], failed)
   redis.call('INCRBY', KEYS[5], failed)
 end
+apply_batched(errors)
 for _, e in ipairs(errors) do acked[#acked + 1] = e end
 return acked

@@ -24,4 +24,5 @@ local errors = {1}
 local at = 4 + 2 * guards
 apply_writes(2 + guards, at + 1, tonumber(ARGV[at]), errors)
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+apply_batched(errors)
 return errors

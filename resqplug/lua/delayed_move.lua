@@ -38,4 +38,5 @@ redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('RPUSH', KEYS[3], ARGV[3])
 redis.call('LPUSH', KEYS[4], '1')
 redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[4]) - 1)
+apply_batched(errors)
 return errors

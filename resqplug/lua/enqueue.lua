@@ -29,4 +29,5 @@ redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('LPUSH', KEYS[3], '1')
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
+apply_batched(errors)
 return errors

@@ -26,6 +26,7 @@ else
   if #payloads > 0 then redis.call('RPUSH', KEYS[2], unpack(payloads)) end
   n = n + #payloads
 end
+apply_batched(errors)
 if n < 1 then return errors end
 errors[1] = n
 redis.call('SADD', KEYS[1], ARGV[1])

@@ -178,7 +178,7 @@ class StatusPlugin(StatusDemo):
         }
         if job.attempt > 1:  # an earlier attempt's failure is not this run's
             fields.update(exception="", error="")
-        job.writes.append(names_for(job).write(job.id, "completed", fields))
+        job.writes.append(names_for(job).ended(job.id, "completed", fields))
 
     @hookimpl(tryfirst=True)
     def handle_failure(self, job: Job, exc: BaseException) -> str | None:
@@ -205,7 +205,7 @@ class StatusPlugin(StatusDemo):
                 "exception": type(exc).__name__,
                 "error": message(exc)[:1000],
             }
-            job.writes.append(names_for(job).write(job.id, "failed", fields))
+            job.writes.append(names_for(job).ended(job.id, "failed", fields))
         return action
 
     @hookimpl

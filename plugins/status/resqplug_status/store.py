@@ -1,5 +1,15 @@
-"""Statuses in Redis: one hash per job id, an index per state for listing,
-pub/sub for waiting."""
+"""Statuses in Redis, an index per state for listing, pub/sub for waiting.
+
+A status lives in one of three places (never two):
+- the shared waiting hash, one field per job, from its enqueue until its run
+  ends or something else is said of it (status_enqueued.lua);
+- the shared finals hash, one field per job whose run ended without a status
+  of its own; it leaves with its index entry once expired (status_final.lua);
+- the job's own hash, once anything else is said of it (seen running,
+  progress, retrying, killed, recovered: status_set.lua); a final state there
+  expires with the hash.
+Reads look in all three; the batch of an enqueue_many or an ack writes the
+shared hashes with a few commands instead of a hash per job."""
 
 from __future__ import annotations
 
@@ -7,11 +17,13 @@ import functools
 import json
 import math
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 import resqplug
+from resqplug.ext import Batched
 
 FINAL = ("completed", "failed", "killed")
 WAITING = ("queued", "scheduled", "retrying")  # not started: a kill means it never runs
@@ -19,7 +31,14 @@ STATES = (*WAITING, "working", *FINAL)
 DEFAULT_EXPIRE_S = 86_400
 KILL_REQUESTED = "!kill"  # what start() returns when a kill was requested
 # Modes of status_set.lua (see its header).
-ALWAYS, UNLESS_KILLED, IF_WAITING, WHILE_RUNNING, UNLESS_FINAL = "0", "1", "2", "3", "4"
+ALWAYS, UNLESS_KILLED, IF_WAITING, WHILE_RUNNING, UNLESS_FINAL, SAME_STATE = (
+    "0",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+)
 RESULT_LIMIT = 64 * 1024
 _NUMBERS = (
     "created_at",
@@ -88,7 +107,46 @@ def _script(name: str) -> str:
 
 def fragments() -> dict[str, str]:
     """The write fragments this plugin registers (hook ``write_scripts``)."""
-    return {"status.set": _script("status_set")}
+    return {
+        "status.set": _script("status_set"),
+        "status.enqueued": Batched(_script("status_enqueued")),
+        "status.final": Batched(_script("status_final")),
+    }
+
+
+# What a job was enqueued as, in the shared records: tab-separated, the args
+# (JSON, which holds no raw tab or newline) last.
+ENQUEUED_FIELDS = ("enqueued_at", "attempt", "due", "class", "queue", "args")
+_NO_TABS = str.maketrans("\t\n", "  ")
+
+
+def enqueued_record(job: resqplug.Job, now: float, args_text: str) -> str:
+    name, queue = job.class_name, job.queue
+    if "\t" in name or "\n" in name:
+        name = name.translate(_NO_TABS)
+    due = "" if job.due is None else repr(job.due)
+    return f"{now!r}\t{job.attempt}\t{due}\t{name}\t{queue}\t{args_text}"
+
+
+def parse_enqueued(text: str) -> dict[str, str]:
+    values = text.split("\t", len(ENQUEUED_FIELDS) - 1)
+    return {k: v for k, v in zip(ENQUEUED_FIELDS, values, strict=False) if v != ""}
+
+
+def parse_final_json(text: str) -> dict[str, Any]:
+    """A run's fields as status_final.lua stored them; untrusted: anything but
+    a JSON object of plain values gives nothing."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return {}
+    if not isinstance(doc, dict):
+        return {}
+    return {
+        str(k): v
+        for k, v in doc.items()
+        if isinstance(v, (str, int, float)) and v is not True and v is not False
+    }
 
 
 # Jobs running in this process, by id: what their status says once their
@@ -106,9 +164,12 @@ class StatusNames:
         self.expire_s = expire_s
         self.state_index: str = keys.plugin("status", "index") + ":"
         self._prefix: str = keys.plugin("status", "job", "")
+        self.waiting: str = keys.plugin("status", "waiting")
+        self.finals: str = keys.plugin("status", "finals")
         self.kills: str = keys.cancelled  # kill requests: see status_kill.lua
 
     def key(self, job_id: str) -> str:
+        """The job's own hash (it may not have one: see the module's doc)."""
         return self._prefix + job_id
 
     def channel(self, job_id: str) -> str:
@@ -125,22 +186,25 @@ class StatusNames:
         for name, value in fields.items():
             if value is not None:
                 args += (name, value if isinstance(value, (str, float, int)) else json.dumps(value))
-        keys = (self.key(job_id), self.state_index, self.kills)
+        keys = (self.key(job_id), self.state_index, self.kills, self.waiting, self.finals)
         return resqplug.Write("status.set", keys, tuple(args))
 
     def enqueued(self, job: resqplug.Job, args_text: str) -> resqplug.Write:
-        """``write`` of a job being enqueued: "queued", or "scheduled" when it
-        has a due time (built directly: it runs for every job enqueued)."""
+        """The status of a job being enqueued: "queued", or "scheduled" when it
+        has a due time (status_enqueued.lua, batched: it runs for every job)."""
         now = job.enqueued_at or time.time()
         state = "queued" if job.due is None else "scheduled"
-        args: tuple[str | int | float, ...] = (job.id, state, now, 0, ALWAYS, "class")
-        args += (job.class_name, "queue", job.queue, "args", args_text)
-        args += ("enqueued_at", now, "attempt", job.attempt)
-        if job.due is not None:
-            args += ("due", job.due)
-        return resqplug.Write(
-            "status.set", (self._prefix + job.id, self.state_index, self.kills), args
-        )
+        keys = (self._prefix + job.id, self.waiting, self.finals, self.state_index)
+        args = (job.id, state, now, enqueued_record(job, now, args_text))
+        return resqplug.Write("status.enqueued", keys, args)
+
+    def ended(self, job_id: str, state: str, fields: dict[str, Any]) -> resqplug.Write:
+        """The final state of a run, with its fields (status_final.lua, batched:
+        it rides the ack of every job)."""
+        doc = {k: v for k, v in fields.items() if v is not None}
+        keys = (self._prefix + job_id, self.waiting, self.finals, self.state_index)
+        args = (job_id, state, time.time(), self.expire_s, json.dumps(doc))
+        return resqplug.Write("status.final", keys, args)
 
 
 class StatusStore(StatusNames):
@@ -179,7 +243,7 @@ class StatusStore(StatusNames):
         if mode is None:
             mode = IF_WAITING if only_waiting else UNLESS_KILLED if unless_killed else ALWAYS
         write = self.write(job_id, state, fields, mode)
-        if state in FINAL:  # a kill request ends with the job (the ack does this for a run)
+        if state in FINAL and mode != SAME_STATE:  # a kill request ends with the job
             pipe = self.client.redis.pipeline(transaction=False)
             self._set(write.keys, write.args, client=pipe)
             old = pipe.srem(self.kills, job_id).execute()[0]
@@ -202,34 +266,77 @@ class StatusStore(StatusNames):
         self._write(job_id, "working", fields, mode=WHILE_RUNNING)
 
     def update(self, job_id: str, **fields: Any) -> None:
-        """Set fields without changing the state."""
+        """Set fields without changing the state (nothing if there is none)."""
         flat = {k: v for k, v in fields.items() if v is not None}
-        if flat and self.client.redis.exists(self.key(job_id)):
-            pipe = self.client.redis.pipeline(transaction=True)
-            pipe.hset(self.key(job_id), mapping={**flat, "updated_at": time.time()})
-            pipe.execute()
+        status = self.get(job_id) if flat else None
+        if status is not None:
+            self._write(job_id, status.status, flat, mode=SAME_STATE)
 
     def get(self, job_id: str) -> Status | None:
-        raw = self.client.redis.hgetall(self.key(job_id))
-        if not raw:
-            return None
-        status = self._status(job_id, raw)
+        pipe = self.client.redis.pipeline(transaction=False)
+        self._read(pipe, job_id)
+        status = self._parse(job_id, *pipe.execute())
         running = RUNNING.get(job_id)
-        if running is not None and status.status in WAITING:  # its worker has not said yet
-            return Status(job_id, "working", {**status.fields, **running})
+        if status is not None and running is not None and status.status in WAITING:
+            return Status(job_id, "working", {**status.fields, **running})  # not said yet
         return status
 
+    def expires_in(self, job_id: str) -> float | None:
+        """Seconds until the job's status expires; None if it never does (not
+        final) or there is none."""
+        status = self.get(job_id)
+        if status is None or not status.final:
+            return None
+        ttl = self.client.redis.ttl(self.key(job_id))
+        if ttl >= 0:
+            return float(ttl)
+        updated = status.fields.get("updated_at")
+        return (
+            max(0.0, updated + self.expire_s - time.time()) if isinstance(updated, float) else 0.0
+        )
+
+    def _read(self, pipe: Any, job_id: str) -> None:
+        pipe.hget(self.waiting, job_id)
+        pipe.hgetall(self.key(job_id))
+        pipe.hget(self.finals, job_id)
+
+    def _parse(
+        self, job_id: str, waiting: bytes | None, own: dict[bytes, bytes], final: bytes | None
+    ) -> Status | None:
+        if own:
+            return self._status(job_id, {_text(k): _text(v) for k, v in own.items()})
+        if waiting is not None:
+            state, updated, enqueued = ([*_text(waiting).split("\t", 2), "", ""])[:3]
+            return self._status(
+                job_id, {"status": state, "updated_at": updated, "enqueued": enqueued}
+            )
+        if final is not None:
+            head, _, rest = _text(final).partition("\n")
+            enqueued, _, run = rest.partition("\n")
+            state, _, updated = head.partition("\t")
+            fields = {"status": state, "updated_at": updated, "enqueued": enqueued, "final": run}
+            status = self._status(job_id, fields)
+            age = status.fields.get("updated_at")
+            if isinstance(age, float) and age + self.expire_s < time.time():
+                return None  # expired: the next final write of its state prunes it
+            return status
+        return None
+
     @staticmethod
-    def _status(job_id: str, raw: dict[bytes, bytes]) -> Status:
-        fields: dict[str, Any] = {
-            k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in raw.items()
-        }
+    def _status(job_id: str, raw: dict[str, str]) -> Status:
+        """A status from its fields as stored: what it was enqueued as, then
+        its own fields, then its run's (the latest say wins)."""
+        fields: dict[str, Any] = parse_enqueued(raw.pop("enqueued", ""))
+        final = parse_final_json(raw.pop("final", ""))
+        fields.update(raw)
+        fields.setdefault("created_at", fields.get("enqueued_at", ""))
         for name in _NUMBERS:
             if name in fields and fields[name] != "":
                 fields[name] = _number(fields[name])
         for name in ("attempt", "recoveries"):
             if name in fields and isinstance(value := _number(fields[name]), float):
                 fields[name] = int(value)
+        fields.update(final)
         return Status(job_id, fields.pop("status", "unknown"), fields)
 
     def list(self, state: str | None = None, limit: int = 50, offset: int = 0) -> list[Status]:
@@ -247,14 +354,22 @@ class StatusStore(StatusNames):
         found.sort(key=lambda row: row[0], reverse=True)
         chosen = found[offset : offset + limit]
         for _, job_id, _ in chosen:
-            pipe.hgetall(self.key(job_id))
+            self._read(pipe, job_id)
+        replies = pipe.execute()
         out, gone = [], []
-        for (_, job_id, name), raw in zip(chosen, pipe.execute(), strict=True):
-            (out.append(self._status(job_id, raw)) if raw else gone.append((job_id, name)))
+        for n, (_, job_id, name) in enumerate(chosen):
+            status = self._parse(job_id, *replies[3 * n : 3 * n + 3])
+            (out.append(status) if status is not None else gone.append((job_id, name)))
+        self._forget(gone)
+        return out
+
+    def _forget(self, gone: Iterable[tuple[str, str]]) -> None:
+        """Index entries whose status expired, and their stale records."""
+        pipe = self.client.redis.pipeline(transaction=False)
         for job_id, name in gone:
             pipe.zrem(self.state_index + name, job_id)
+            pipe.hdel(self.finals, job_id)
         pipe.execute()
-        return out
 
     def count(self, state: str | None = None) -> int:
         pipe = self.client.redis.pipeline(transaction=False)
@@ -263,21 +378,27 @@ class StatusStore(StatusNames):
         return sum(int(n) for n in pipe.execute())
 
     def remove(self, job_id: str) -> bool:
-        state = self.client.redis.hget(self.key(job_id), "status")
+        status = self.get(job_id)
         pipe = self.client.redis.pipeline(transaction=True)
         pipe.delete(self.key(job_id))
-        if state is not None:
-            pipe.zrem(self.state_index + state.decode("utf-8", "replace"), job_id)
+        pipe.hdel(self.waiting, job_id)
+        pipe.hdel(self.finals, job_id)
+        if status is not None:
+            pipe.zrem(self.state_index + status.status, job_id)
         pipe.srem(self.kills, job_id, f"!{job_id}")
-        return bool(pipe.execute()[0])
+        return any(pipe.execute()[:3])
 
     def request_kill(self, job_id: str) -> tuple[str, bool]:
         """Request the kill of an unfinished job, atomically with reading its
         state. Returns the state ('' when unknown or final: nothing requested)
         and whether this call made the request (False: it was made before)."""
-        reply = self._kill([self.key(job_id), self.kills], [job_id])
+        reply = self._kill([self.key(job_id), self.kills, self.waiting], [job_id])
         state = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0] or "")
         return state, len(reply) > 1 and int(reply[1]) == 1
 
     def kill_requested(self, job_id: str) -> bool:
         return any(self.client.redis.smismember(self.kills, [job_id, f"!{job_id}"]))
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")

@@ -72,7 +72,7 @@ def test_a_job_removed_unrun_gets_a_final_killed_status_with_the_reason(default_
     status = resqplug_status.wait(job_id, timeout=5)
     assert status is not None and status.status == "killed" and status.final
     assert status.fields["reason"] == "dequeued"
-    assert default_client.redis.ttl(StatusStore(default_client).key(job_id)) > 0
+    assert (StatusStore(default_client).expires_in(job_id) or 0) > 0
 
 
 def test_a_removed_failure_keeps_its_failed_status(default_client):

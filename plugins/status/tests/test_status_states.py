@@ -57,7 +57,7 @@ def test_queued_at_enqueue_with_class_queue_args_and_time(default_client: resqpl
     store = StatusStore(default_client)
     assert states_of(store, job_id) == ["queued"]
     assert [s.id for s in store.list()] == [job_id]
-    assert default_client.redis.ttl(store.key(job_id)) == -1  # not final: no expiry
+    assert store.expires_in(job_id) is None  # not final: no expiry
 
 
 def test_working_seen_by_the_job_then_completed_with_result(default_client: resqplug.Resq) -> None:

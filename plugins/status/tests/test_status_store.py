@@ -37,15 +37,16 @@ def test_final_statuses_expire_after_a_day_others_never(default_client: resqplug
     killed = resqplug.enqueue(sj.StatusRecord)
     assert done and failed and killed
     assert resqplug_status.kill(killed)
-    assert r.ttl(store.key(done)) == -1  # queued: kept until final
+    assert store.expires_in(done) is None  # queued: kept until final
     drain(default_client, Q)
 
     for job_id, state in ((done, "completed"), (failed, "failed"), (killed, "killed")):
         assert store.get(job_id).status == state  # type: ignore[union-attr]
-        assert DAY - 60 <= r.ttl(store.key(job_id)) <= DAY
+        assert DAY - 60 <= (store.expires_in(job_id) or 0) <= DAY
 
     # run again (a failed job retried keeps its id): not final, no expiry
     store.set(done, "queued")
+    assert store.expires_in(done) is None
     assert r.ttl(store.key(done)) == -1
 
 
@@ -219,8 +220,8 @@ def test_concurrent_updates_of_one_status_stay_consistent(default_client: resqpl
     assert store.count() == 1
     for state in STATES:
         assert store.count(state) == (1 if state == status.status else 0)
-    ttl = default_client.redis.ttl(store.key(job_id))
-    assert (ttl > 0) if status.status in FINAL else (ttl == -1)
+    expires_in = store.expires_in(job_id)
+    assert (expires_in or 0) > 0 if status.status in FINAL else expires_in is None
     # one writer's fields, not a mix of two writes
     assert status.attempt == int(status.fields["writer"])
     assert {"updated_at", "created_at", "writer", "round", "num", "total", "message"} <= set(

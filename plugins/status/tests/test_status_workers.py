@@ -207,7 +207,7 @@ def test_a_job_of_a_sigkilled_worker_is_queued_again_then_completes(
     assert not status.final
     store = StatusStore(default_client)
     assert states_of(store, job_id) == ["queued"]
-    assert default_client.redis.ttl(store.key(job_id)) == -1
+    assert store.expires_in(job_id) is None
 
     worker = spawn("--no-fork")  # the re-run
     status = final(job_id, worker, timeout=20)

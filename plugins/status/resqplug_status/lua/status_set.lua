@@ -1,18 +1,24 @@
 -- status_set.lua: move a job's status to a state and set fields, atomically.
 -- Run as a script of its own, and registered as the write fragment
 -- "status.set" (it then rides the core's enqueue and ack scripts).
+-- The status is written to the job's own hash. A status still in the shared
+-- waiting or finals hash (status_enqueued.lua, status_final.lua) moves there
+-- first: its record becomes the hash's 'enqueued' field.
 -- KEYS[1] status hash of the job
 -- KEYS[2] prefix of the per-state indexes ('<...>:index:'; the state name is appended)
 -- KEYS[3] the core's set of cancelled job ids: a kill was requested of a job
 -- whose id is in it, as '<id>' or '!<id>' (see status_kill.lua)
+-- KEYS[4] waiting hash (id -> record)   KEYS[5] finals hash (id -> record)
 -- ARGV[1] job id   ARGV[2] state   ARGV[3] now (unix time)   ARGV[4] expiry seconds
--- ('0': do not expire; a final state expires, others persist)   ARGV[5] mode: '0' always; '1' change nothing if a kill of the job was
--- requested; '2' change nothing unless the job is waiting to run (queued,
--- scheduled, retrying) with no kill requested (a job removed unrun); '3' a
--- running job (progress, or its worker seeing it run): nothing if a kill was
--- requested, a waiting job becomes ARGV[2], a job in state ARGV[2] only gets
--- the fields, any other state is left alone; '4' change nothing if the state
--- is final (a late write after a newer run ended)
+-- ('0': do not expire; a final state expires, others persist)   ARGV[5] mode:
+-- '0' always; '1' change nothing if a kill of the job was requested; '2'
+-- change nothing unless the job is waiting to run (queued, scheduled,
+-- retrying) with no kill requested (a job removed unrun); '3' a running job
+-- (progress, or its worker seeing it run): nothing if a kill was requested, a
+-- waiting job becomes ARGV[2], a job in state ARGV[2] only gets the fields,
+-- any other state is left alone; '4' change nothing if the state is final (a
+-- late write after a newer run ended); '5' only set the fields, if the job
+-- is in state ARGV[2]
 -- ARGV[6..] field, value pairs to set
 -- Index scores are update times. Ids of a final state older than the expiry
 -- (their hashes have expired) leave its index, a hundred at a time on one
@@ -30,18 +36,35 @@ if mode == '1' or mode == '2' or mode == '3' then  -- the modes that read it
     or redis.call('SISMEMBER', KEYS[3], '!' .. id) == 1
   if killed and mode ~= '2' then return '!kill' end
 end
-local old = redis.call('HGET', KEYS[1], 'status') or ''
+local shared, record, created = nil, nil, nil
+local old = redis.call('HGET', KEYS[1], 'status')
+if not old then
+  shared = KEYS[4]
+  record = redis.call('HGET', shared, id)
+  if record then
+    old, created, record = record:match('^([^\t]*)\t([^\t]*)\t(.*)$')
+  else
+    shared = KEYS[5]
+    record = redis.call('HGET', shared, id)
+    if record then old, record = record:match('^([^\t]*)\t[^\n]*\n([^\n]*)\n') end
+  end
+end
+old = old or ''
 local waiting = old == 'queued' or old == 'scheduled' or old == 'retrying'
 local final = old == 'completed' or old == 'failed' or old == 'killed'
 if (mode == '2' and (killed or not waiting))
     or (mode == '3' and not waiting and old ~= state)
-    or (mode == '4' and final) then
+    or (mode == '4' and final)
+    or (mode == '5' and old ~= state) then
   return '!busy'
 end
+if record then redis.call('HDEL', shared, id) end
 if old ~= '' and old ~= state then redis.call('ZREM', KEYS[2] .. old, id) end
 local fields = {'status', state, 'updated_at', now}
-if old == '' then fields[5], fields[6] = 'created_at', now end
+if old == '' or created then fields[5], fields[6] = 'created_at', created or now end
+if record then fields[#fields + 1], fields[#fields + 2] = 'enqueued', record end
 for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+if final then redis.call('HDEL', KEYS[1], 'final') end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('ZADD', KEYS[2] .. state, now, id)
 local ttl = tonumber(ARGV[4])
@@ -50,7 +73,10 @@ if ttl > 0 then
   if id:byte(-1) % 16 == 0 then  -- one write in 16 (hex ids: ending in 0) prunes up to 100
     local expired = redis.call('ZRANGEBYSCORE', KEYS[2] .. state, '-inf', tonumber(now) - ttl,
       'LIMIT', 0, 100)
-    if #expired > 0 then redis.call('ZREM', KEYS[2] .. state, unpack(expired)) end
+    if #expired > 0 then
+      redis.call('ZREM', KEYS[2] .. state, unpack(expired))
+      redis.call('HDEL', KEYS[5], unpack(expired))
+    end
   end
   redis.call('PUBLISH', KEYS[1], state)  -- for wait(): the channel is named like the hash
 elseif old ~= '' then

@@ -1,0 +1,79 @@
+-- status_final.lua: the final state of runs ("completed", "failed"), as the
+-- batched write fragment "status.final" (resqplug.ext.Batched): it runs once
+-- per ack, for every job of the batch the worker acknowledges.
+-- A job still in the waiting hash (the common case: it ran without being
+-- seen running) moves to the shared finals hash: a few commands for the
+-- whole batch, not a hash and its expiry per job. A job with a status of its
+-- own (seen running, progress, retried) gets its final state there, with the
+-- expiry. Each final state is published on a channel named like the job's
+-- hash (wait()). Records of the finals hash older than the expiry leave it,
+-- with their index entries, up to a hundred per state per call.
+-- KEYS per write: [1] the job's status hash   [2] waiting hash   [3] finals hash
+--                 [4] prefix of the per-state indexes
+-- ARGV per write: [1] job id   [2] state   [3] now (unix time)   [4] expiry seconds
+--                 [5] the run's fields, a JSON object
+-- COUNT the number of writes. Record formats: see status_enqueued.lua.
+local W, F, P = KEYS[2], KEYS[3], KEYS[4]
+local CHUNK = 500
+
+local function each_chunk(list, step, call)
+  for i = 1, #list, CHUNK * step do
+    call(unpack(list, i, math.min(i + CHUNK * step - 1, #list)))
+  end
+end
+
+local function add(lists, name, a, b)
+  local list = lists[name]
+  if not list then list = {}; lists[name] = list end
+  list[#list + 1] = a
+  if b then list[#list + 1] = b end
+end
+
+local ids = {}
+for i = 1, COUNT do ids[i] = ARGV[5 * i - 4] end
+local waiting = {}
+for i = 1, #ids, CHUNK do
+  local part = redis.call('HMGET', W, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
+  for j = 1, #part do waiting[i + j - 1] = part[j] end
+end
+local records, left, removed, added, ttl, latest = {}, {}, {}, {}, 0, 0
+for i = 1, COUNT do
+  local id, state, now, json = ids[i], ARGV[5 * i - 3], ARGV[5 * i - 2], ARGV[5 * i]
+  local hash = KEYS[4 * i - 3]
+  ttl, latest = tonumber(ARGV[5 * i - 1]), math.max(latest, tonumber(now))
+  local enqueued, old = nil, nil
+  if waiting[i] then
+    left[#left + 1] = id
+    old, enqueued = waiting[i]:match('^([^\t]*)\t[^\t]*\t(.*)$')
+  else
+    old = redis.call('HGET', hash, 'status')
+    if old then  -- a status of its own: the final state goes there, and expires
+      redis.call('HSET', hash, 'status', state, 'updated_at', now, 'final', json)
+      redis.call('EXPIRE', hash, ttl)
+    else  -- none (enqueued before this plugin), or an earlier run's final record
+      local final = redis.call('HGET', F, id)
+      if final then old, enqueued = final:match('^([^\t]*)\t[^\n]*\n([^\n]*)\n') end
+      enqueued = enqueued or ''
+    end
+  end
+  if enqueued then
+    records[#records + 1] = id
+    records[#records + 1] = state .. '\t' .. now .. '\n' .. enqueued .. '\n' .. json
+  end
+  if old and old ~= state then add(removed, old, id) end
+  add(added, state, now, id)
+  redis.call('PUBLISH', hash, state)
+end
+each_chunk(left, 1, function(...) redis.call('HDEL', W, ...) end)
+for state, list in pairs(removed) do
+  each_chunk(list, 1, function(...) redis.call('ZREM', P .. state, ...) end)
+end
+each_chunk(records, 2, function(...) redis.call('HSET', F, ...) end)
+for state, list in pairs(added) do
+  each_chunk(list, 2, function(...) redis.call('ZADD', P .. state, ...) end)
+  local expired = redis.call('ZRANGEBYSCORE', P .. state, '-inf', latest - ttl, 'LIMIT', 0, 100)
+  if #expired > 0 then
+    redis.call('ZREM', P .. state, unpack(expired))
+    redis.call('HDEL', F, unpack(expired))
+  end
+end

@@ -191,20 +191,25 @@ class StatusNames:
 
     def enqueued(self, job: resqplug.Job, args_text: str) -> resqplug.Write:
         """The status of a job being enqueued: "queued", or "scheduled" when it
-        has a due time (status_enqueued.lua, batched: it runs for every job)."""
+        has a due time. A first attempt's goes to the waiting hash
+        (status_enqueued.lua, batched: it runs for every job); a later one's
+        (a retry) to the job's own hash, which holds its earlier runs' story."""
         now = job.enqueued_at or time.time()
         state = "queued" if job.due is None else "scheduled"
-        keys = (self._prefix + job.id, self.waiting, self.finals, self.state_index)
-        args = (job.id, state, now, enqueued_record(job, now, args_text))
-        return resqplug.Write("status.enqueued", keys, args)
+        enqueued = enqueued_record(job, now, args_text)
+        if job.attempt != 1 or "recoveries" in job.meta:
+            return self.write(job.id, state, {"enqueued": enqueued})
+        keys = (self.waiting, self.finals, self.state_index)
+        return resqplug.Write(
+            "status.enqueued", keys, (job.id, state, now, f"{state}\t{now!r}\t{enqueued}")
+        )
 
     def ended(self, job_id: str, state: str, fields: dict[str, Any]) -> resqplug.Write:
         """The final state of a run, with its fields (status_final.lua, batched:
         it rides the ack of every job)."""
         doc = {k: v for k, v in fields.items() if v is not None}
-        keys = (self._prefix + job_id, self.waiting, self.finals, self.state_index)
-        args = (job_id, state, time.time(), self.expire_s, json.dumps(doc))
-        return resqplug.Write("status.final", keys, args)
+        keys = (self.waiting, self.finals, self.state_index, self._prefix)
+        return resqplug.Write("status.final", keys, (job_id, state, self.expire_s, json.dumps(doc)))
 
 
 class StatusStore(StatusNames):
@@ -303,8 +308,8 @@ class StatusStore(StatusNames):
     def _parse(
         self, job_id: str, waiting: bytes | None, own: dict[bytes, bytes], final: bytes | None
     ) -> Status | None:
-        if own:
-            return self._status(job_id, {_text(k): _text(v) for k, v in own.items()})
+        """The status from where it is: the waiting record, else the finals
+        record (None once expired), else the job's own hash."""
         if waiting is not None:
             state, updated, enqueued = ([*_text(waiting).split("\t", 2), "", ""])[:3]
             return self._status(
@@ -320,6 +325,8 @@ class StatusStore(StatusNames):
             if isinstance(age, float) and age + self.expire_s < time.time():
                 return None  # expired: the next final write of its state prunes it
             return status
+        if own:
+            return self._status(job_id, {_text(k): _text(v) for k, v in own.items()})
         return None
 
     @staticmethod
@@ -392,7 +399,8 @@ class StatusStore(StatusNames):
         """Request the kill of an unfinished job, atomically with reading its
         state. Returns the state ('' when unknown or final: nothing requested)
         and whether this call made the request (False: it was made before)."""
-        reply = self._kill([self.key(job_id), self.kills, self.waiting], [job_id])
+        keys = [self.key(job_id), self.kills, self.waiting, self.finals]
+        reply = self._kill(keys, [job_id])
         state = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0] or "")
         return state, len(reply) > 1 and int(reply[1]) == 1
 

@@ -1,17 +1,19 @@
 -- status_enqueued.lua: "queued" (or "scheduled") for jobs being written, as
 -- the batched write fragment "status.enqueued" (resqplug.ext.Batched): it runs
--- once per enqueue script, for every job of an enqueue_many batch.
--- A job without a status of its own gets a field in the shared waiting hash
--- (one HSET and one ZADD for the whole batch, not a hash per job); a job that
--- has one (run before: retried, recovered, re-enqueued) keeps it. A final
--- status left in the finals hash by an earlier run of the id goes.
--- KEYS per write: [1] the job's status hash   [2] waiting hash (id -> record)
---                 [3] finals hash (id -> record)   [4] prefix of the per-state indexes
+-- once per enqueue script, for every job of an enqueue_many batch. Each job
+-- gets a field in the shared waiting hash: one HSET and one ZADD for the
+-- whole batch, not a hash per job. Only jobs on their first attempt come here
+-- (store.py: StatusNames.enqueued); a record of an earlier life of the id in
+-- the waiting or finals hash is replaced, and leaves its index.
+-- Where a status is read, the waiting record comes first, then the finals
+-- hash, then the job's own hash (store.py's module doc).
+-- KEYS per write: [1] waiting hash (id -> record)   [2] finals hash (id -> record)
+--                 [3] prefix of the per-state indexes
 -- ARGV per write: [1] job id   [2] state   [3] now (unix time)
---                 [4] what the job was enqueued as (store.py: enqueued_record)
+--                 [4] its waiting record (store.py: StatusNames.enqueued)
 -- COUNT the number of writes. Records (store.py parses them):
 -- waiting: '<state>\t<updated>\t<enqueued>'; final: '<state>\t<updated>\n<enqueued>\n<JSON>'.
-local W, F, P = KEYS[2], KEYS[3], KEYS[4]
+local W, F, P = KEYS[1], KEYS[2], KEYS[3]
 local CHUNK = 500
 
 local function each_chunk(list, step, call)
@@ -34,24 +36,15 @@ for i = 1, COUNT do ids[i] = ARGV[4 * i - 3] end
 local waiting, finals = hmget(W, ids), hmget(F, ids)
 local records, added = {}, {}
 for i = 1, COUNT do
-  local id, state, now, enqueued = ids[i], ARGV[4 * i - 2], ARGV[4 * i - 1], ARGV[4 * i]
+  local id, state, now = ids[i], ARGV[4 * i - 2], ARGV[4 * i - 1]
   local older = waiting[i] or finals[i]
   if older then  -- an earlier life of the id in a shared hash
     local was = older:match('^[^\t]*')
     if was ~= state then redis.call('ZREM', P .. was, id) end
     if finals[i] then redis.call('HDEL', F, id) end
   end
-  local hash = KEYS[4 * i - 3]
-  local old = redis.call('HGET', hash, 'status')
-  if old then
-    if old ~= state then redis.call('ZREM', P .. old, id) end
-    redis.call('HDEL', hash, 'final')
-    redis.call('HSET', hash, 'status', state, 'updated_at', now, 'enqueued', enqueued)
-    redis.call('PERSIST', hash)
-  else
-    records[#records + 1] = id
-    records[#records + 1] = state .. '\t' .. now .. '\t' .. enqueued
-  end
+  records[#records + 1] = id
+  records[#records + 1] = ARGV[4 * i]
   local scores = added[state]
   if not scores then scores = {}; added[state] = scores end
   scores[#scores + 1] = now

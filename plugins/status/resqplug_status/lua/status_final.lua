@@ -8,13 +8,18 @@
 -- expiry. Each final state is published on a channel named like the job's
 -- hash (wait()). Records of the finals hash older than the expiry leave it,
 -- with their index entries, up to a hundred per state per call.
--- KEYS per write: [1] the job's status hash   [2] waiting hash   [3] finals hash
---                 [4] prefix of the per-state indexes
--- ARGV per write: [1] job id   [2] state   [3] now (unix time)   [4] expiry seconds
---                 [5] the run's fields, a JSON object
--- COUNT the number of writes. Record formats: see status_enqueued.lua.
-local W, F, P = KEYS[2], KEYS[3], KEYS[4]
+-- Where a status is read, the waiting record comes first, then the finals
+-- hash, then the job's own hash (store.py's module doc).
+-- KEYS per write: [1] waiting hash   [2] finals hash   [3] prefix of the
+--                 per-state indexes   [4] prefix of the jobs' own hashes
+-- ARGV per write: [1] job id   [2] state   [3] expiry seconds
+--                 [4] the run's fields, a JSON object
+-- COUNT the number of writes. Record formats: see status_enqueued.lua. The
+-- time of the change is the server's (one TIME for the batch).
+local W, F, P, OWN = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local CHUNK = 500
+local clock = redis.call('TIME')
+local now = clock[1] .. '.' .. string.format('%06d', tonumber(clock[2]))
 
 local function each_chunk(list, step, call)
   for i = 1, #list, CHUNK * step do
@@ -30,31 +35,32 @@ local function add(lists, name, a, b)
 end
 
 local ids = {}
-for i = 1, COUNT do ids[i] = ARGV[5 * i - 4] end
+for i = 1, COUNT do ids[i] = ARGV[4 * i - 3] end
 local waiting = {}
 for i = 1, #ids, CHUNK do
   local part = redis.call('HMGET', W, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
   for j = 1, #part do waiting[i + j - 1] = part[j] end
 end
-local records, left, removed, added, ttl, latest = {}, {}, {}, {}, 0, 0
+local records, left, removed, added, ttl = {}, {}, {}, {}, 0
 for i = 1, COUNT do
-  local id, state, now, json = ids[i], ARGV[5 * i - 3], ARGV[5 * i - 2], ARGV[5 * i]
-  local hash = KEYS[4 * i - 3]
-  ttl, latest = tonumber(ARGV[5 * i - 1]), math.max(latest, tonumber(now))
+  local id, state, json = ids[i], ARGV[4 * i - 2], ARGV[4 * i]
+  ttl = tonumber(ARGV[4 * i - 1])
   local enqueued, old = nil, nil
   if waiting[i] then
     left[#left + 1] = id
     old, enqueued = waiting[i]:match('^([^\t]*)\t[^\t]*\t(.*)$')
   else
-    old = redis.call('HGET', hash, 'status')
-    if old then  -- a status of its own: the final state goes there, and expires
-      redis.call('HSET', hash, 'status', state, 'updated_at', now, 'final', json)
-      redis.call('EXPIRE', hash, ttl)
-    else  -- none (enqueued before this plugin), or an earlier run's final record
-      local final = redis.call('HGET', F, id)
-      if final then old, enqueued = final:match('^([^\t]*)\t[^\n]*\n([^\n]*)\n') end
-      enqueued = enqueued or ''
+    local final = redis.call('HGET', F, id)
+    if final then  -- an earlier run's final record (this run was not enqueued again)
+      old, enqueued = final:match('^([^\t]*)\t[^\n]*\n([^\n]*)\n')
+    else
+      old = redis.call('HGET', OWN .. id, 'status')
+      if old then  -- a status of its own: the final state goes there, and expires
+        redis.call('HSET', OWN .. id, 'status', state, 'updated_at', now, 'final', json)
+        redis.call('EXPIRE', OWN .. id, ttl)
+      end
     end
+    if not old then enqueued = '' end  -- no status (enqueued before this plugin)
   end
   if enqueued then
     records[#records + 1] = id
@@ -62,7 +68,7 @@ for i = 1, COUNT do
   end
   if old and old ~= state then add(removed, old, id) end
   add(added, state, now, id)
-  redis.call('PUBLISH', hash, state)
+  redis.call('PUBLISH', OWN .. id, state)
 end
 each_chunk(left, 1, function(...) redis.call('HDEL', W, ...) end)
 for state, list in pairs(removed) do
@@ -71,7 +77,8 @@ end
 each_chunk(records, 2, function(...) redis.call('HSET', F, ...) end)
 for state, list in pairs(added) do
   each_chunk(list, 2, function(...) redis.call('ZADD', P .. state, ...) end)
-  local expired = redis.call('ZRANGEBYSCORE', P .. state, '-inf', latest - ttl, 'LIMIT', 0, 100)
+  local expired = redis.call('ZRANGEBYSCORE', P .. state, '-inf', tonumber(now) - ttl,
+    'LIMIT', 0, 100)
   if #expired > 0 then
     redis.call('ZREM', P .. state, unpack(expired))
     redis.call('HDEL', F, unpack(expired))

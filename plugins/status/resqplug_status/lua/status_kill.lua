@@ -6,16 +6,14 @@
 -- its at/tick and its failure read it (and should it be put back in a queue,
 -- the worker that takes it again drops it).
 -- KEYS[1] status hash of the job    KEYS[2] the core's set of cancelled job ids
--- KEYS[3] waiting hash (id -> record: '<state>\t...')
+-- KEYS[3] waiting hash   KEYS[4] finals hash (id -> record: '<state>\t...'): a
+-- status is in the waiting record, else the finals record, else the own hash
 -- ARGV[1] job id
 -- Returns {state the job is in, 1 if this call requested the kill, 0 if it
 -- was requested before}, or {''} (nothing requested) when the job is unknown,
 -- expired or already final (a final record in the finals hash included).
-local state = redis.call('HGET', KEYS[1], 'status')
-if not state then
-  local record = redis.call('HGET', KEYS[3], ARGV[1])
-  state = record and record:match('^[^\t]*')
-end
+local record = redis.call('HGET', KEYS[3], ARGV[1]) or redis.call('HGET', KEYS[4], ARGV[1])
+local state = record and record:match('^[^\t]*') or redis.call('HGET', KEYS[1], 'status')
 if not state or state == 'completed' or state == 'failed' or state == 'killed' then
   return {''}
 end

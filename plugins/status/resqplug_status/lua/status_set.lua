@@ -3,7 +3,7 @@
 -- "status.set" (it then rides the core's enqueue and ack scripts).
 -- The status is written to the job's own hash. A status still in the shared
 -- waiting or finals hash (status_enqueued.lua, status_final.lua) moves there
--- first: its record becomes the hash's 'enqueued' field.
+-- first: what the job was enqueued as becomes the hash's 'enqueued' field.
 -- KEYS[1] status hash of the job
 -- KEYS[2] prefix of the per-state indexes ('<...>:index:'; the state name is appended)
 -- KEYS[3] the core's set of cancelled job ids: a kill was requested of a job
@@ -36,19 +36,20 @@ if mode == '1' or mode == '2' or mode == '3' then  -- the modes that read it
     or redis.call('SISMEMBER', KEYS[3], '!' .. id) == 1
   if killed and mode ~= '2' then return '!kill' end
 end
-local shared, record, created = nil, nil, nil
-local old = redis.call('HGET', KEYS[1], 'status')
-if not old then
-  shared = KEYS[4]
-  record = redis.call('HGET', shared, id)
-  if record then
-    old, created, record = record:match('^([^\t]*)\t([^\t]*)\t(.*)$')
-  else
-    shared = KEYS[5]
-    record = redis.call('HGET', shared, id)
-    if record then old, record = record:match('^([^\t]*)\t[^\n]*\n([^\n]*)\n') end
-  end
+-- Where the status is: the waiting record, else the finals record, else the
+-- job's own hash (an own hash left from an earlier life of the id is stale).
+local shared, record, created = KEYS[4], nil, nil
+local found = redis.call('HGET', shared, id)
+local old
+if found then
+  old, created, record = found:match('^([^\t]*)\t([^\t]*)\t(.*)$')
+else
+  shared = KEYS[5]
+  found = redis.call('HGET', shared, id)
+  if found then old, record = found:match('^([^\t]*)\t[^\n]*\n([^\n]*)\n') end
 end
+local stale = found and redis.call('HGET', KEYS[1], 'status')
+if not found then old = redis.call('HGET', KEYS[1], 'status') end
 old = old or ''
 local waiting = old == 'queued' or old == 'scheduled' or old == 'retrying'
 local final = old == 'completed' or old == 'failed' or old == 'killed'
@@ -58,7 +59,11 @@ if (mode == '2' and (killed or not waiting))
     or (mode == '5' and old ~= state) then
   return '!busy'
 end
-if record then redis.call('HDEL', shared, id) end
+if found then redis.call('HDEL', shared, id) end
+if stale then
+  redis.call('DEL', KEYS[1])
+  if stale ~= old and stale ~= state then redis.call('ZREM', KEYS[2] .. stale, id) end
+end
 if old ~= '' and old ~= state then redis.call('ZREM', KEYS[2] .. old, id) end
 local fields = {'status', state, 'updated_at', now}
 if old == '' or created then fields[5], fields[6] = 'created_at', created or now end

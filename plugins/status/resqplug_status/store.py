@@ -120,12 +120,13 @@ ENQUEUED_FIELDS = ("enqueued_at", "attempt", "due", "class", "queue", "args")
 _NO_TABS = str.maketrans("\t\n", "  ")
 
 
-def enqueued_record(job: resqplug.Job, now: float, args_text: str) -> str:
-    name, queue = job.class_name, job.queue
+def enqueued_record(job: resqplug.Job, stamp: str, attempt: int, args_text: str) -> str:
+    """What ``job`` is enqueued as (ENQUEUED_FIELDS); ``stamp`` is the time's text."""
+    name = job.class_name
     if "\t" in name or "\n" in name:
         name = name.translate(_NO_TABS)
     due = "" if job.due is None else repr(job.due)
-    return f"{now!r}\t{job.attempt}\t{due}\t{name}\t{queue}\t{args_text}"
+    return f"{stamp}\t{attempt}\t{due}\t{name}\t{job.queue}\t{args_text}"
 
 
 def parse_enqueued(text: str) -> dict[str, str]:
@@ -167,6 +168,9 @@ class StatusNames:
         self.waiting: str = keys.plugin("status", "waiting")
         self.finals: str = keys.plugin("status", "finals")
         self.kills: str = keys.cancelled  # kill requests: see status_kill.lua
+        self._batch_keys = (self.waiting, self.finals, self.state_index)
+        self._stamped, self._stamp = 0.0, ""
+        self._final_keys = (self.waiting, self.finals, self.state_index, self._prefix)
 
     def key(self, job_id: str) -> str:
         """The job's own hash (it may not have one: see the module's doc)."""
@@ -196,20 +200,21 @@ class StatusNames:
         (a retry) to the job's own hash, which holds its earlier runs' story."""
         now = job.enqueued_at or time.time()
         state = "queued" if job.due is None else "scheduled"
-        enqueued = enqueued_record(job, now, args_text)
-        if job.attempt != 1 or "recoveries" in job.meta:
+        stamp = self._stamp if now == self._stamped else repr(now)  # a batch shares its time
+        self._stamped, self._stamp = now, stamp
+        again = bool(job.meta) and (job.attempt != 1 or "recoveries" in job.meta)
+        enqueued = enqueued_record(job, stamp, job.attempt if again else 1, args_text)
+        if again:
             return self.write(job.id, state, {"enqueued": enqueued})
-        keys = (self.waiting, self.finals, self.state_index)
-        return resqplug.Write(
-            "status.enqueued", keys, (job.id, state, now, f"{state}\t{now!r}\t{enqueued}")
-        )
+        record = f"{state}\t{stamp}\t{enqueued}"
+        return resqplug.Write("status.enqueued", self._batch_keys, (job.id, state, now, record))
 
     def ended(self, job_id: str, state: str, fields: dict[str, Any]) -> resqplug.Write:
         """The final state of a run, with its fields (status_final.lua, batched:
         it rides the ack of every job)."""
         doc = {k: v for k, v in fields.items() if v is not None}
-        keys = (self.waiting, self.finals, self.state_index, self._prefix)
-        return resqplug.Write("status.final", keys, (job_id, state, self.expire_s, json.dumps(doc)))
+        args = (job_id, state, self.expire_s, json.dumps(doc))
+        return resqplug.Write("status.final", self._final_keys, args)
 
 
 class StatusStore(StatusNames):

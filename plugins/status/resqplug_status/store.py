@@ -321,9 +321,9 @@ class StatusStore(StatusNames):
                 job_id, {"status": state, "updated_at": updated, "enqueued": enqueued}
             )
         if final is not None:
-            head, _, rest = _text(final).partition("\n")
-            enqueued, _, run = rest.partition("\n")
-            state, _, updated = head.partition("\t")
+            head, _, was = _text(final).partition("\n")
+            state, updated, run = [*head.split("\t", 2), "", ""][:3]
+            enqueued = [*was.split("\t", 2), "", ""][2]
             fields = {"status": state, "updated_at": updated, "enqueued": enqueued, "final": run}
             status = self._status(job_id, fields)
             age = status.fields.get("updated_at")

@@ -75,7 +75,7 @@ def test_a_final_status_in_the_finals_hash_expires_and_is_pruned(
     long_ago = time.time() - DAY - 60
     record = default_client.redis.hget(store.finals, old).decode()  # type: ignore[union-attr]
     state, _, rest = record.partition("\t")
-    aged = f"{state}\t{long_ago}" + rest[rest.index("\n") :]
+    aged = f"{state}\t{long_ago}\t" + rest.split("\t", 1)[1]
     default_client.redis.hset(store.finals, old, aged)
     default_client.redis.zadd(store.state_index + "completed", {old: long_ago})
     assert store.get(old) is None  # expired, though still stored
@@ -131,7 +131,7 @@ def test_shared_records_written_by_another_tool_are_read_without_a_traceback(
     r.hset(store.waiting, "w2", b"queued\t\xff\tnot\ta\tnumber\tq\t{")
     r.hset(store.finals, "f1", "completed")
     r.hset(store.finals, "f2", f"completed\t{time.time()}\n\n[1, 2]")  # not an object
-    r.hset(store.finals, "f3", f'failed\t{time.time()}\nx\n{{"error": {{"deep": 1}}, "num": 3}}')
+    r.hset(store.finals, "f3", f'failed\t{time.time()}\t{{"error": {{"deep": 1}}, "num": 3}}\nx')
     for job_id in ("w1", "w2", "f1", "f2", "f3"):
         status = store.get(job_id)
         assert status is not None, job_id

@@ -12,7 +12,8 @@
 -- ARGV per write: [1] job id   [2] state   [3] now (unix time)
 --                 [4] its waiting record (store.py: StatusNames.enqueued)
 -- COUNT the number of writes. Records (store.py parses them):
--- waiting: '<state>\t<updated>\t<enqueued>'; final: '<state>\t<updated>\n<enqueued>\n<JSON>'.
+-- waiting: '<state>\t<updated>\t<enqueued>';
+-- final: '<state>\t<updated>\t<JSON>\n<the waiting record it had, or nothing>'.
 local W, F, P = KEYS[1], KEYS[2], KEYS[3]
 local CHUNK = 500
 

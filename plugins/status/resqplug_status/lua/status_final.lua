@@ -14,7 +14,8 @@
 --                 per-state indexes   [4] prefix of the jobs' own hashes
 -- ARGV per write: [1] job id   [2] state   [3] expiry seconds
 --                 [4] the run's fields, a JSON object
--- COUNT the number of writes. Record formats: see status_enqueued.lua. The
+-- COUNT the number of writes. Record formats: see status_enqueued.lua (the
+-- waiting record rides along in the final one, unparsed). The
 -- time of the change is the server's (one TIME for the batch).
 local W, F, P, OWN = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local CHUNK = 500
@@ -45,14 +46,15 @@ local records, left, removed, added, ttl = {}, {}, {}, {}, 0
 for i = 1, COUNT do
   local id, state, json = ids[i], ARGV[4 * i - 2], ARGV[4 * i]
   ttl = tonumber(ARGV[4 * i - 1])
-  local enqueued, old = nil, nil
-  if waiting[i] then
+  local carried, old = waiting[i], nil  -- the waiting record goes along
+  if carried then
     left[#left + 1] = id
-    old, enqueued = waiting[i]:match('^([^\t]*)\t[^\t]*\t(.*)$')
+    old = carried:sub(1, carried:find('\t', 1, true) - 1)
   else
     local final = redis.call('HGET', F, id)
     if final then  -- an earlier run's final record (this run was not enqueued again)
-      old, enqueued = final:match('^([^\t]*)\t[^\n]*\n([^\n]*)\n')
+      old = final:match('^[^\t]*')
+      carried = final:sub((final:find('\n', 1, true) or #final) + 1)
     else
       old = redis.call('HGET', OWN .. id, 'status')
       if old then  -- a status of its own: the final state goes there, and expires
@@ -60,11 +62,11 @@ for i = 1, COUNT do
         redis.call('EXPIRE', OWN .. id, ttl)
       end
     end
-    if not old then enqueued = '' end  -- no status (enqueued before this plugin)
+    if not old then carried = '' end  -- no status (enqueued before this plugin)
   end
-  if enqueued then
+  if carried then
     records[#records + 1] = id
-    records[#records + 1] = state .. '\t' .. now .. '\n' .. enqueued .. '\n' .. json
+    records[#records + 1] = state .. '\t' .. now .. '\t' .. json .. '\n' .. carried
   end
   if old and old ~= state then add(removed, old, id) end
   add(added, state, now, id)

@@ -46,7 +46,7 @@ if found then
 else
   shared = KEYS[5]
   found = redis.call('HGET', shared, id)
-  if found then old, record = found:match('^([^\t]*)\t[^\n]*\n([^\n]*)\n') end
+  if found then old, record = found:match('^[^\t]*'), found:match('\n[^\t]*\t[^\t]*\t(.*)$') end
 end
 local stale = found and redis.call('HGET', KEYS[1], 'status')
 if not found then old = redis.call('HGET', KEYS[1], 'status') end

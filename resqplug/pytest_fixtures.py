@@ -2,9 +2,16 @@
 suites through the root conftest.py: ``pytest_plugins``).
 
 The server is ``RESQPLUG_TEST_REDIS_URL``, else a Redis on 127.0.0.1:6379 if it
-answers, else the embedded server. Never a mock. Each test gets its own
-namespace (deleted afterwards with SCAN), a clean environment and a fresh
-plugin manager, so installed plugins load from their entry points per test.
+answers, else an embedded server of the test session's own. Never a mock.
+Each test gets its own namespace (deleted afterwards with SCAN), a clean
+environment and a fresh plugin manager, so installed plugins load from their
+entry points per test.
+
+Embedded servers: XDG_DATA_HOME points into the session's base temp dir, so a
+test (or a process it starts) that uses the default embedded server never
+touches the user's own; at the end of the session every embedded server with
+its data dir under that base temp dir is stopped (the fallback server, the
+default one and those of tests that gave ``embedded://DIR`` a ``tmp_path``).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import redis
 
 from . import config, plugins
 from .client import Resq
+from .errors import ConnectionError as ResqConnectionError
 
 LOCAL_URL = "redis://127.0.0.1:6379/0"
 EMBEDDED_DIR = os.path.join(tempfile.gettempdir(), f"resqplug-tests-{os.getuid()}")
@@ -60,9 +68,37 @@ def delete_namespace(client: redis.Redis, namespace: str) -> None:
         client.delete(*batch)
 
 
+def stop_embedded_servers(under: Path) -> list[Path]:
+    """Stop every embedded server whose data dir is under ``under`` (found by
+    the pidfile a running one keeps there); return their data dirs."""
+    from . import embedded
+
+    stopped = []
+    for directory, _dirs, files in os.walk(under):  # unreadable dirs are skipped
+        if "server.pid" in files:
+            try:
+                if embedded.stop(Path(directory)):
+                    stopped.append(Path(directory))
+            except (ResqConnectionError, redis.RedisError, OSError):
+                continue  # one that will not stop: stop the others
+    return stopped
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_data_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The XDG_DATA_HOME of every test (the default embedded server's home);
+    the embedded servers started under the session's base temp dir are
+    stopped at its end."""
+    base = tmp_path_factory.getbasetemp()
+    try:
+        yield tmp_path_factory.mktemp("data-home")
+    finally:
+        stop_embedded_servers(base)
+
+
 @pytest.fixture(scope="session")
-def redis_url() -> str:
-    return choose_server_url()
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return choose_server_url(embedded_dir=str(tmp_path_factory.mktemp("embedded-redis")))
 
 
 @pytest.fixture
@@ -85,10 +121,11 @@ def default_client(redis_url: str, namespace: str) -> Resq:
 
 
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _isolated(monkeypatch: pytest.MonkeyPatch, session_data_home: Path) -> Iterator[None]:
     for name in list(os.environ):
         if name.startswith("RESQPLUG_") and name != "RESQPLUG_TEST_REDIS_URL":
             monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_DATA_HOME", str(session_data_home))
     config.reset()
     plugins.reset_plugins()
     yield

@@ -7,6 +7,7 @@ Every test uses its own data dir and stops the servers it started."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import socket
@@ -504,3 +505,36 @@ def test_embedded_commands_honour_an_embedded_redis_url(data_dir):
     stop = cli("--redis", url, "embedded", "stop")
     assert (stop.returncode, stop.stdout.strip()) == (0, "stopped")
     assert not embedded.status(data_dir)["running"]
+
+
+LEAVES_SERVERS = textwrap.dedent(
+    """
+    import json
+    from pathlib import Path
+    import resqplug
+    from resqplug import embedded
+
+    def test_starts_two_embedded_servers_and_stops_neither(tmp_path):
+        own = resqplug.Resq("embedded://" + str(tmp_path / "emb"), "ns")
+        default = resqplug.Resq("embedded", "ns")  # the default one, with nothing configured
+        pids = [own.redis.info()["process_id"], default.redis.info()["process_id"]]
+        home = str(embedded.serving(default.url))
+        Path(OUT).write_text(json.dumps({"pids": pids, "default": home}))
+    """
+)
+
+
+def test_a_test_session_stops_the_embedded_servers_its_tests_started(tmp_path):
+    suite, out, base = tmp_path / "suite", tmp_path / "out.json", tmp_path / "base"
+    suite.mkdir()
+    (suite / "conftest.py").write_text('pytest_plugins = ["resqplug.pytest_fixtures"]\n')
+    (suite / "test_leaves.py").write_text(f"OUT = {str(out)!r}\n{LEAVES_SERVERS}")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--basetemp", str(base)]
+    result = subprocess.run(
+        [*cmd, str(suite)], env=env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    started = json.loads(out.read_text())
+    assert Path(started["default"]).is_relative_to(base)  # not the user's own default server
+    for pid in started["pids"]:
+        wait_for(lambda pid=pid: not alive(pid), what=f"the server {pid} to stop")

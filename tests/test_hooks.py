@@ -8,7 +8,7 @@ import logging
 import pytest
 
 import resqplug
-from resqplug.ext import JobOption
+from resqplug.ext import JobOption, client_for, keys_for
 from resqplug.plugins import Plugins
 from resqplug.testing import drain
 
@@ -173,6 +173,20 @@ def test_before_enqueue_can_change_queue_and_meta(resq):
     resq.enqueue(HooksEcho)
     assert resq.queues() == ["routed"]
     assert resq.peek("routed")[0]["meta"] == {"route": {"by": "test"}}
+
+
+def test_drained_jobs_give_plugins_the_draining_client_and_its_namespace(resq):
+    seen = []
+
+    class Where:
+        @resqplug.hookimpl
+        def after_perform(self, job):
+            seen.append((client_for(job), keys_for(job).namespace))
+
+    resqplug.register(Where(), name="where")
+    resq.enqueue(HooksEcho, 1)
+    drain(resq, "q")
+    assert seen == [(resq, resq.namespace)]  # not the default client's embedded server
 
 
 # --- DontEnqueue ------------------------------------------------------------------------

@@ -200,6 +200,17 @@ def test_resqplug_web_cannot_listen_on_an_address_it_lacks(redis_url, namespace)
     assert line.startswith(f"resqplug: error: cannot listen on http://192.0.2.10:{port}/: "), line
 
 
+def test_resqplug_web_on_a_busy_port_says_so_in_one_line_and_exits_4(redis_url, namespace):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = refusal(start_web(redis_url, namespace, "--port", str(port)))
+    assert line == (
+        f"resqplug: error: cannot listen on http://127.0.0.1:{port}/: Address already in use"
+    )
+
+
 def test_resqplug_web_names_a_host_it_cannot_resolve(redis_url, namespace) -> None:
     line = refusal(start_web(redis_url, namespace, "--host", "nowhere.invalid"))
     assert line.startswith("resqplug: error: cannot resolve --host 'nowhere.invalid': "), line

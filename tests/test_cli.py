@@ -581,6 +581,8 @@ def test_worker_help_shows_every_default(command: str) -> None:
     ]:
         shown = text.split(option, 1)[1].split(" --", 1)[0]
         assert f"[default: ({default})" in shown, (option, shown)
+    dead_after = text.split("--dead-after", 1)[1].split(" --", 1)[0]
+    assert "a SIGKILLed worker's jobs run again 55-70 s later with the defaults" in dead_after
 
 
 def test_times_read_as_local_time_and_how_far_from_now() -> None:

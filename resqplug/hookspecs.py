@@ -215,6 +215,18 @@ def before_fork(worker: Any, job: Job) -> None:
 
 
 @hookspec
+def warm_up(job: Job) -> None:
+    """In the process that forks job children (fork mode: the fork server, or
+    the worker), before its first fork, several times: run here, without
+    side effects, the code this plugin's per-job hooks run in a child (key
+    names, the writes they build), with ``job``, an instance of a job class of
+    no queue that never runs. A function's first runs write to its code
+    (CPython's warm-up counters and caches) and a child copies every page it
+    writes: code warm in the parent runs in each child without those copies,
+    and caches filled here are shared. Touch no Redis. Errors are logged."""
+
+
+@hookspec
 def after_fork(worker: Any, job: Job) -> None:
     """In a new child, before the first job it runs (``job``); the child has
     no Redis connection of its parent's (the default client is fresh). An

@@ -12,6 +12,7 @@ import worker_jobs as wj
 from helpers import CORE_ONLY, WorkerProcess, env, job_children, listed, resqplug_cmd, wait_for
 
 import resqplug
+from resqplug.worker.child import WARM_UP_ID, WARM_UP_RUNS
 
 # Without the other plugins jobs are fast enough for batches to grow.
 MODES = {
@@ -129,6 +130,14 @@ def test_fork_hooks_run_in_the_forking_process_and_in_each_child_with_its_job(
     assert {parent for _, parent, _ in after} == forkers
     assert set(first_jobs.values()) <= set(ids)
     assert {job for _, job in before if job != "-"} <= set(first_jobs.values())
+    # warm_up ran in the forking process before its first fork (children
+    # inherit what it warmed: none of them calls it), with a job no queue
+    # holds; and in the worker, which forks while its fork server starts.
+    warmed = [entry.split(":") for entry in listed(resq, "warm_up")]
+    warmers = {pid for pid, _, _ in warmed}
+    assert forkers <= warmers <= forkers | {str(worker.pid)}
+    assert len(warmed) == WARM_UP_RUNS * len(warmers)
+    assert {(queue, job) for _, queue, job in warmed} == {("warm-up", WARM_UP_ID)}
 
 
 def test_the_parents_warm_up_before_forking_is_seen_by_no_hook_stat_or_log(

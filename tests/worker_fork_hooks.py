@@ -1,6 +1,6 @@
 """An --app module for the fork-hook tests: a plugin that records in which
-process, and for which job, ``before_fork``, ``after_fork`` and the perform
-hooks run."""
+process, and for which job, ``warm_up``, ``before_fork``, ``after_fork`` and
+the perform hooks run."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ class ForkSpy:
     @resqplug.hookimpl
     def before_fork(self, worker: object, job: resqplug.Job | None) -> None:
         _redis().rpush(key("before_fork"), f"{os.getpid()}:{job.id if job else '-'}")
+
+    @resqplug.hookimpl
+    def warm_up(self, job: resqplug.Job) -> None:
+        _redis().rpush(key("warm_up"), f"{os.getpid()}:{job.queue}:{job.id}")
 
     @resqplug.hookimpl
     def after_fork(self, worker: object, job: resqplug.Job) -> None:

@@ -18,6 +18,7 @@ import select
 import signal
 import struct
 from collections.abc import Callable
+from dataclasses import replace
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ from ..job import Job
 from ..plugins import Plugins
 from ..runner import inside_run
 from ..wake import close_fds
-from ..writes import to_text
+from ..writes import Write, to_text
 from .executors import RETRY_S, job_timeout
 from .processor import Processor
 from .taken import Ack, Taken, entry_to_taken
@@ -269,6 +270,7 @@ def _warm_up_job_class() -> type[Job]:
 
 
 WARM_UP_ID = "resqplug-warm-up"
+WARM_UP_WRITES = (Write("warm-up", ("warm-up",), ("warm-up", 1, 1.5)),)  # checked, never applied
 
 
 def _not_warm_up(record: logging.LogRecord) -> bool:
@@ -295,8 +297,12 @@ def warm_up(worker: JobSide) -> None:
     try:
         for _ in range(WARM_UP_RUNS):
             ack = processor.run_loaded(taken, job_class(id=WARM_UP_ID, queue="warm-up"))
-            write_frame(writer, outcome_frame(ack))
+            # With a write: plugins' writes cross in the outcome frame (to_text)
+            # for every job a plugin writes for.
+            write_frame(writer, outcome_frame(replace(ack, writes=WARM_UP_WRITES)))
             read_frame(reader)
+        for _ in range(WARM_UP_RUNS):  # the plugins' per-job code, and their caches
+            worker.plugins.call_each("warm_up", job=job_class(id=WARM_UP_ID, queue="warm-up"))
     finally:
         log.removeFilter(_not_warm_up)
         close_fds(reader, writer)

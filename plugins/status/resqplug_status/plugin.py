@@ -170,6 +170,15 @@ class StatusPlugin(StatusDemo):
             raise JobKilled(f"job {job.id} was killed")
 
     @hookimpl
+    def warm_up(self, job: Job) -> None:
+        """A run's status code, in the process that forks job children (its
+        caches and warm code are then every child's): what before_perform and
+        after_perform do, with a write built and dropped."""
+        fields = {**remember_running(job), "result": result_field(job, {"warm-up": [1]})}
+        RUNNING.pop(job.id, None)
+        names_for(job).ended(job.id, "completed", {**fields, "finished_at": time.time()})
+
+    @hookimpl
     def after_perform(self, job: Job, result: Any) -> None:
         fields = {
             **RUNNING.pop(job.id, {}),

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
+from json.encoder import encode_basestring as _quote  # a str as a JSON string (C)
 from typing import Any
 
 import resqplug
@@ -134,6 +135,23 @@ def parse_enqueued(text: str) -> dict[str, str]:
     return {k: v for k, v in zip(ENQUEUED_FIELDS, values, strict=False) if v != ""}
 
 
+def json_object(fields: dict[str, Any]) -> str:
+    """``fields`` but the None ones as a JSON object: written directly for the
+    plain values a run's fields are (it runs for every job), else by json."""
+    parts = []
+    for name, value in fields.items():
+        kind = type(value)
+        if value is None:
+            continue
+        if kind is str:
+            parts.append(f"{_quote(name)}:{_quote(value)}")
+        elif kind is int or (kind is float and math.isfinite(value)):
+            parts.append(f"{_quote(name)}:{value!r}")
+        else:
+            return json.dumps({k: v for k, v in fields.items() if v is not None})
+    return "{" + ",".join(parts) + "}"
+
+
 def parse_final_json(text: str) -> dict[str, Any]:
     """A run's fields as status_final.lua stored them; untrusted: anything but
     a JSON object of plain values gives nothing."""
@@ -212,8 +230,7 @@ class StatusNames:
     def ended(self, job_id: str, state: str, fields: dict[str, Any]) -> resqplug.Write:
         """The final state of a run, with its fields (status_final.lua, batched:
         it rides the ack of every job)."""
-        doc = {k: v for k, v in fields.items() if v is not None}
-        args = (job_id, state, self.expire_s, json.dumps(doc))
+        args = (job_id, state, self.expire_s, json_object(fields))
         return resqplug.Write("status.final", self._final_keys, args)
 
 

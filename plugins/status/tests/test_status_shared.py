@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
+import pytest
 import resqplug_status
 import status_jobs as sj
 from resqplug_status import StatusStore
+from resqplug_status.store import json_object
 
 import resqplug
 from resqplug.testing import drain
@@ -138,3 +141,17 @@ def test_shared_records_written_by_another_tool_are_read_without_a_traceback(
     f3 = store.get("f3")
     assert f3 is not None and f3.status == "failed" and f3.num == 3 and "error" not in f3.fields
     assert store.request_kill("w1") == ("queued", True)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"started_at": 1.5, "attempt": 2, "worker": "h:1:q", "result": None},
+        {"worker": 'quote " back \\ slash\nline\ttab \u2028 é 😀', "n": 0},
+        {"flag": True, "huge": float("inf"), "list": [1, "a"]},  # json's own way
+        {},
+    ],
+)
+def test_a_runs_fields_are_stored_as_the_json_object_they_are(fields: dict[str, Any]) -> None:
+    kept = {k: v for k, v in fields.items() if v is not None}
+    assert json.loads(json_object(fields)) == kept

@@ -246,8 +246,10 @@ def worker_resume(worker: Any) -> None:
 @hookspec
 def worker_heartbeat(worker: Any) -> None:
     """On the worker's heartbeat thread, about every half second, while the
-    worker runs (also during long jobs): for periodic plugin work such as
-    promoting due delayed jobs. Keep it short. Errors are logged."""
+    worker runs (also during long jobs), and once on its main thread at start,
+    before its first job or fork (so what it imports on first use is imported
+    before a child is forked): for periodic plugin work such as promoting due
+    delayed jobs. Keep it short. Errors are logged."""
 
 
 @hookspec

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -46,6 +47,7 @@ class Plugins:
         self.pm.add_hookspecs(hookspecs)
         self.hook = self.pm.hook
         self._lock = threading.RLock()
+        _MANAGERS.add(self)
         self._options_ok: dict[type, bool] = {}
         self._declared: dict[str, options.Declared] | None = None
         self._impls: dict[str, list[Any]] = {}
@@ -251,6 +253,21 @@ class SpecAdder:
 
 _plugins: Plugins | None = None
 _plugins_lock = threading.Lock()
+_MANAGERS: weakref.WeakSet[Plugins] = weakref.WeakSet()
+
+
+def _new_locks_after_fork() -> None:
+    """In a forked child, locks no other thread holds: a fork worker forks
+    while its ack thread may hold a manager's lock (building the write
+    fragments), and the child, which has no such thread, would wait forever."""
+    global _plugins_lock
+    _plugins_lock = threading.Lock()
+    for manager in list(_MANAGERS):
+        manager._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_locks_after_fork)
 
 
 def disabled_from_env() -> list[str]:

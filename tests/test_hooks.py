@@ -4,6 +4,7 @@ and plugin-defined hooks."""
 from __future__ import annotations
 
 import logging
+import threading
 
 import pytest
 
@@ -11,6 +12,8 @@ import resqplug
 from resqplug.ext import JobOption, client_for, keys_for
 from resqplug.plugins import Plugins
 from resqplug.testing import drain
+from resqplug.worker.options import WorkerOptions
+from resqplug.worker.worker import Worker
 
 calls: list[str] = []
 
@@ -741,3 +744,23 @@ def test_refused_plugin_does_not_poison_later_registrations():
     resqplug.register(Recorder(), name="rec")
     assert "rec" in resqplug.get_plugins().names()
     assert "unknown-hook" not in resqplug.get_plugins().names()
+
+
+def test_a_workers_first_heartbeat_hooks_run_on_its_main_thread_before_its_first_job(resq):
+    """What heartbeat hooks import on first use is imported before the worker
+    forks: a child forked while the heartbeat thread imports waits forever."""
+    seen = []
+
+    class Beats:
+        @resqplug.hookimpl
+        def worker_heartbeat(self, worker):
+            seen.append(("beat", threading.current_thread() is threading.main_thread()))
+
+        @resqplug.hookimpl
+        def before_perform(self, job):
+            seen.append(("job", True))
+
+    resqplug.register(Beats(), name="beats")
+    resq.enqueue(HooksEcho, 1)
+    Worker(resq, WorkerOptions(queues=["q"], mode="nofork", burst=True)).work()
+    assert seen[:2] == [("beat", True), ("job", True)]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import textwrap
+import threading
 
 import pytest
 
@@ -226,3 +229,38 @@ def test_importing_the_worker_modules_loads_no_plugins():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_child_forked_while_a_thread_reads_the_plugins_fragments_reads_them_too():
+    """A fork worker forks while its ack thread may be building the plugins'
+    write fragments for the first time: the child must not inherit that
+    thread's hold on the plugin manager's lock (it hung on its first write)."""
+    parent, inside, release = os.getpid(), threading.Event(), threading.Event()
+
+    class SlowFragments:
+        @resqplug.hookimpl
+        def write_scripts(self):
+            if os.getpid() == parent and threading.current_thread().name == "acks":
+                inside.set()
+                release.wait(10)
+            return {"slow.noop": "return 0"}
+
+    manager = plugins.get_plugins()
+    manager.register(SlowFragments(), name="slow")
+    reader = threading.Thread(target=manager.write_fragments, name="acks")
+    reader.start()
+    try:
+        assert inside.wait(10)
+        pid = os.fork()
+        if pid == 0:  # the child: its own fragments, or killed by the alarm
+            try:
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)  # not pytest-timeout's
+                signal.alarm(5)
+                os._exit(0 if "slow.noop" in manager.write_fragments() else 1)
+            finally:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, "the child hung on the plugins' lock"
+    finally:
+        release.set()
+        reader.join(10)

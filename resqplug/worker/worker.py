@@ -99,6 +99,11 @@ class Worker:
         try:
             self._reap()
             self.plugins.call_each("worker_start", worker=self)
+            # The first beat's plugin work runs here too, before any job or
+            # fork: what those hooks import on first use is imported before a
+            # child is forked (a child forked while the heartbeat thread is
+            # importing a module waits for that import forever).
+            self.plugins.call_each("worker_heartbeat", worker=self)
             self.executor.run()
         finally:
             self.outcomes.close()

@@ -155,3 +155,15 @@ def test_shared_records_written_by_another_tool_are_read_without_a_traceback(
 def test_a_runs_fields_are_stored_as_the_json_object_they_are(fields: dict[str, Any]) -> None:
     kept = {k: v for k, v in fields.items() if v is not None}
     assert json.loads(json_object(fields)) == kept
+
+
+def test_a_malformed_waiting_record_does_not_cost_its_batch_their_statuses(
+    default_client: resqplug.Resq,
+) -> None:
+    store = StatusStore(default_client)
+    ids = default_client.enqueue_many(sj.StatusRecord, [("a",), ("b",), ("c",)])
+    default_client.redis.hset(store.waiting, ids[1], "junk")  # type: ignore[arg-type]
+    drain(default_client, Q)
+    for job_id in ids:
+        status = store.get(job_id)  # type: ignore[arg-type]
+        assert status is not None and status.status == "completed", job_id

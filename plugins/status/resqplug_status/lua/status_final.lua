@@ -49,7 +49,8 @@ for i = 1, COUNT do
   local carried, old = waiting[i], nil  -- the waiting record goes along
   if carried then
     left[#left + 1] = id
-    old = carried:sub(1, carried:find('\t', 1, true) - 1)
+    local tab = carried:find('\t', 1, true)  -- none: a record not written here
+    old = tab and carried:sub(1, tab - 1) or nil
   else
     local final = redis.call('HGET', F, id)
     if final then  -- an earlier run's final record (this run was not enqueued again)

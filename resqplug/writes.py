@@ -46,7 +46,10 @@ class Batched(str):
     batched fragment's writes must all have the same number of keys and of
     args, so it can walk them; Redis's work per job then costs one command
     per batch (``HSET h id1 v1 id2 v2 ...``) instead of one per job. Writes of
-    a job whose ack is skipped (its lease was lost) are not gathered."""
+    a job whose ack is skipped (its lease was lost) are not gathered. One
+    call holds the whole batch: an error raised on one job's data loses every
+    write of the call, so a batched fragment must not raise on what it reads
+    from Redis."""
 
     __slots__ = ()
 

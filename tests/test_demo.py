@@ -30,7 +30,10 @@ CORE_ONLY = {"RESQPLUG_DISABLE_PLUGINS": ",".join(PLUGINS)}
 DEMO_NS = "resqplug-demo"
 # Each plugin's part of the demo: the runs it adds, and a line it prints.
 PARTS = {
-    "cleaner": (0, r"^  failed jobs by exception: .* \(cleaner: resqplug cleaner stats\)$"),
+    "cleaner": (
+        0,
+        r"^  failed jobs by exception: .* \(more: the commands below, `cleaner stats`\)$",
+    ),
     "loner": (1, r"^  enqueued RefreshSearchIndex\(7\) twice: [0-9a-f]{32}, then None - dup"),
     "retry": (CHARGE_FAILURES, r"^  ChargeCard timeouts were retried after 0.5 s and succeeded"),
     "scheduler": (1, r"^  scheduled    1 x SendReminder to run in 1 s \(scheduler\)$"),

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -51,3 +52,31 @@ def test_a_failed_build_step_shows_the_end_of_its_output_and_its_exit_code(tmp_p
     assert lines[-1].startswith(f"building {tmp_path / 'venv'} failed (exit 3) after ")
     assert lines[-1].endswith(f"the whole output is in {tmp_path / 'venv' / 'install.log'}")
     assert "Traceback" not in result.stderr
+
+
+def test_dev_resqplug_becomes_the_command_so_its_signals_reach_the_worker(redis_url, namespace):
+    """``./dev resqplug work`` is the worker process itself: TERM to the pid
+    the caller holds stops the worker cleanly (no wrapper to die and leave it
+    running, nor to print a traceback on Ctrl-C)."""
+    cmd = [str(DEV), "resqplug", "--redis", redis_url, "--namespace", namespace]
+    proc = subprocess.Popen(
+        [*cmd, "work", "-q", "dev-signals", "--no-fork"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the start-up line, once its signal handlers are in place
+            if "started" in line:
+                break
+        with open(f"/proc/{proc.pid}/cmdline", "rb") as f:
+            script = f.read().split(b"\0")[1]  # after the interpreter: the venv's resqplug
+        assert script.endswith(b"/resqplug") and not script.endswith(b"/dev")
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, rest
+    assert "stopped (exit code 0)" in rest and "Traceback" not in rest

@@ -95,11 +95,6 @@ class Served:
 
 
 @pytest.fixture
-def client(default_client: resqplug.Resq) -> resqplug.Resq:
-    return default_client
-
-
-@pytest.fixture
 def server(client: resqplug.Resq) -> Iterator[str]:
     served = Served(client)
     try:

@@ -17,7 +17,6 @@ import pytest
 import web_jobs as wj
 from helpers import env, resqplug_cmd
 
-import resqplug
 from resqplug.web.bind import served_names
 
 CREDS = {"RESQPLUG_WEB_USER": "ops", "RESQPLUG_WEB_PASSWORD": "pw"}
@@ -33,11 +32,6 @@ socket.getaddrinfo = getaddrinfo
 from resqplug.cli import main
 main()
 """
-
-
-@pytest.fixture
-def client(default_client: resqplug.Resq) -> resqplug.Resq:
-    return default_client
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -34,11 +34,6 @@ AUTH = {"Authorization": "Basic b3BzOnB3"}  # ops:pw
 REFUSED = "bad request: host 'evil.example' is not served here (besides localhost, "
 
 
-@pytest.fixture
-def client(default_client: resqplug.Resq) -> resqplug.Resq:
-    return default_client
-
-
 def failures(c: resqplug.Resq, count: int) -> None:
     for i in range(count):
         c.enqueue_to("fails", wj.WebFail, f"boom {i}")

@@ -1,4 +1,4 @@
-"""Job classes of the dashboard tests (tests/test_web.py, tests/test_web_browser.py).
+"""Job classes of the dashboard tests (tests/test_web_*.py).
 
 They run in the test process (``resqplug.testing.drain``) and in real worker
 processes (``resqplug work --app web_jobs``, with tests/ on PYTHONPATH). Every

@@ -16,4 +16,5 @@ class CleanerDemo:
         if not by_exception:
             return []
         counts = ", ".join(f"{n} {name}" for name, n in by_exception.most_common())
-        return [f"  failed jobs by exception: {counts} (cleaner: resqplug cleaner stats)"]
+        # The command to run is the one the demo prints below (its Redis and namespace).
+        return [f"  failed jobs by exception: {counts} (more: the commands below, `cleaner stats`)"]

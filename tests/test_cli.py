@@ -352,7 +352,7 @@ def test_failed_remove(failed_ids, resq, redis_url, namespace):
 
 def test_failed_clear(failed_ids, resq, redis_url, namespace):
     refused = run(redis_url, namespace, "failed", "clear", stdin="n\n")
-    assert refused.returncode != 0
+    assert refused.returncode == 130 and refused.stderr.strip() == "aborted"
     assert resq.failures.count() == 3
     result = run(redis_url, namespace, "failed", "clear", "--yes")
     assert result.returncode == 0, result.stderr
@@ -451,6 +451,7 @@ def test_info_refreshes_in_place(resq, redis_url, namespace):
             proc.wait()
         os.close(master)
     assert b"Traceback" not in seen
+    assert proc.returncode == 130  # Ctrl-C: the README's "aborted", not "unexpected error"
 
 
 def test_plugins_lists_the_core(redis_url, namespace):

@@ -150,9 +150,9 @@ def _main(argv: list[str] | None) -> None:
     try:
         get_plugins().hook.add_cli_commands(cli=cli)
         cli.main(args=argv, prog_name="resqplug", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort:  # Ctrl-C (click turns it into Abort), or a "no"
         click.echo("aborted", err=True)
-        sys.exit(1)
+        sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -57,4 +57,4 @@ def status(data_dir: str | None) -> None:
     for key, value in embedded.status(_dir(data_dir)).items():
         click.echo(f"{key}: {value}")
     if not embedded.status(_dir(data_dir))["running"]:
-        raise SystemExit(1)
+        raise SystemExit(3)  # the table's "Redis cannot be reached"

@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import struct
-import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 import web_jobs as wj
-from helpers import env, resqplug_cmd, wait_for
+from helpers import wait_for
 from resqplug_status import StatusStore
+from web_support import Served, WebWorker, pid_alive
 
 import resqplug
 from resqplug.testing import drain
@@ -72,31 +69,9 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
-class Served:
-    """The dashboard for ``client`` on 127.0.0.1:<free port>, uvicorn in a thread."""
-
-    def __init__(self, client: resqplug.Resq) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(create_app(client), log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-        self.thread.start()
-        wait_for(lambda: self.server.started, 15, "uvicorn to start")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.sock.close()
-        assert not self.thread.is_alive(), "uvicorn did not stop"
-
-
 @pytest.fixture
 def server(client: resqplug.Resq) -> Iterator[str]:
-    served = Served(client)
+    served = Served(create_app(client))
     try:
         yield served.url
     finally:
@@ -154,35 +129,6 @@ def tab(browser: Browser, server: str) -> Iterator[Tab]:
         yield t
     finally:
         t.close()
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-class WebWorker:
-    """``resqplug work --app web_jobs`` as a real process; its log goes to a file."""
-
-    def __init__(self, redis_url: str, namespace: str, log: Path, *args: str) -> None:
-        self.log = log
-        self._file = open(log, "w")  # noqa: SIM115 - closed in stop()
-        cmd = resqplug_cmd(redis_url, namespace, "-v", "work", "--app", "web_jobs", *args)
-        self.proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=self._file)
-        self.pid = self.proc.pid
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._file.close()
 
 
 @pytest.fixture
@@ -490,7 +436,7 @@ def test_screenshots_of_the_main_pages(shop, browser, spawn, tmp_path) -> None:
     wait_for(resizing, 30, "the image job to make progress")
     folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
-    served = Served(c)
+    served = Served(create_app(c))
     t = Tab(browser, served.url)
     try:
         shots = {

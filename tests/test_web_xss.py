@@ -4,7 +4,6 @@ escaped, every queue name round-trips. (Shared helpers: tests/web_support.py.)""
 from __future__ import annotations
 
 import re
-import socket
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +12,6 @@ from urllib.parse import quote
 import httpx
 import pytest
 import web_jobs as wj
-from helpers import wait_for
 from markupsafe import escape
 from resqplug_scheduler.schedules import ScheduleStore
 
@@ -27,6 +25,7 @@ with warnings.catch_warnings():
 
 from web_support import (
     Page,
+    Served,
     audit,
     fail,
     flash,
@@ -118,33 +117,6 @@ def test_json_endpoint_serves_markup_as_data(client, web, xss_world) -> None:
     assert r.headers["content-type"] == "application/json"
     assert r.headers["x-content-type-options"] == "nosniff"
     assert set(PLAIN_XSS_QUEUES) | set(SLASH_XSS_QUEUES) <= set(r.json()["queues"])
-
-
-class Served:
-    """The dashboard on 127.0.0.1:<free port>, uvicorn in a thread: a real HTTP
-    server, for paths Starlette's TestClient would decode twice (it unquotes
-    httpx's already decoded path, so ``%41`` in a queue name becomes ``A``)."""
-
-    def __init__(self, app: Any) -> None:
-        import threading
-
-        import uvicorn
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-        self.thread.start()
-        wait_for(lambda: self.server.started, 15, "uvicorn to start")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.sock.close()
-        assert not self.thread.is_alive(), "uvicorn did not stop"
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -19,8 +20,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import uvicorn
 import web_jobs as wj
-from helpers import env, resqplug_cmd
+from helpers import env, resqplug_cmd, wait_for
 from resqplug_scheduler.schedules import ScheduleStore
 
 import resqplug
@@ -318,3 +320,26 @@ def action_world(client: resqplug.Resq) -> dict[str, str]:
 
     [lock] = client.redis.keys(lock_pattern(client))
     return {"job": ids[0], "failed": failed, "lock": lock.decode()}
+
+
+class Served:
+    """The dashboard on 127.0.0.1:<free port>, uvicorn in a thread: a real HTTP
+    server, for paths Starlette's TestClient would decode twice (it unquotes
+    httpx's already decoded path, so ``%41`` in a queue name becomes ``A``)."""
+
+    def __init__(self, app: Any) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+        self.thread.start()
+        wait_for(lambda: self.server.started, 15, "uvicorn to start")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+        self.sock.close()
+        assert not self.thread.is_alive(), "uvicorn did not stop"

@@ -42,7 +42,11 @@ class Batched(str):
     """A fragment's source, marked to run once per script for all the writes
     that name it: the core gathers them (keys after keys, args after args, in
     the order of the jobs) and calls the fragment once, after its own step,
-    with ``KEYS``, ``ARGV`` and their number of writes as a third argument. A
+    with ``KEYS``, ``ARGV``, their number of writes ``COUNT`` and ``JOBS``:
+    per write, the payload text of its job in the scripts that write the job
+    (enqueue, ``enqueue_many``, a delayed add or move), '' in the ack and in
+    writes applied alone, so a fragment can keep a reference to what was
+    enqueued without the plugin encoding it again. A
     batched fragment's writes must all have the same number of keys and of
     args, so it can walk them; Redis's work per job then costs one command
     per batch (``HSET h id1 v1 id2 v2 ...``) instead of one per job. Writes of
@@ -87,7 +91,7 @@ def check_fragments(found: Iterable[tuple[str, Mapping[str, str]]]) -> dict[str,
 def compose(core: str, prelude: str, fragments: Mapping[str, str]) -> str:
     """The core script ``core`` with the writes prelude and every fragment."""
     defined = "".join(
-        f'WRITES["{name}"] = function(KEYS, ARGV, COUNT)\n{text}\nend\n'
+        f'WRITES["{name}"] = function(KEYS, ARGV, COUNT, JOBS)\n{text}\nend\n'
         + (f'BATCHED["{name}"] = true\n' if isinstance(text, Batched) else "")
         for name, text in sorted(fragments.items())
     )

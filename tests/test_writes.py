@@ -16,6 +16,7 @@ from helpers import CORE_ONLY, env
 
 import resqplug
 from resqplug import plugins
+from resqplug.delayed import DelayedSet
 from resqplug.errors import ConfigError
 from resqplug.pytest_fixtures import resqplug_cmd
 from resqplug.scripts import NAMES, source
@@ -179,6 +180,32 @@ def test_a_batched_fragment_runs_with_the_one_write_of_a_single_enqueue(
 ) -> None:
     job_id = resq.enqueue(wj.WriteDouble, prefix, 1)
     assert texts(resq, f"{prefix}:batched") == [f"1:{job_id}"]
+
+
+def test_a_batched_fragment_is_given_the_payloads_of_the_jobs_an_enqueue_writes(
+    resq: resqplug.Resq, writes_plugin: None, prefix: str
+) -> None:
+    resq.enqueue_many(wj.WriteDouble, [(prefix, 0), (None, 1), (prefix, 2)])
+    resq.enqueue(wj.WriteDouble, prefix, 3)
+    queued = texts(resq, resq.keys.queue("writes"))
+    assert texts(resq, f"{prefix}:batched-jobs") == [queued[0], queued[2], queued[3]]
+
+
+def test_a_batched_fragment_is_given_the_payload_of_a_delayed_job(
+    resq: resqplug.Resq, writes_plugin: None, prefix: str
+) -> None:
+    job = wj.WriteDouble([prefix, 1], queue="writes")
+    text = resq.prepare(job, carry_writes=True)
+    assert text is not None and DelayedSet(resq, "wtest").add("writes", text, 1e10, job)
+    assert texts(resq, f"{prefix}:batched-jobs") == [text]
+
+
+def test_a_batched_fragment_is_given_no_payload_in_the_ack(
+    resq: resqplug.Resq, writes_plugin: None, prefix: str
+) -> None:
+    resq.enqueue_many(wj.WriteDouble, [(prefix, 0), (prefix, 1)])
+    drain(resq, ["writes"])
+    assert texts(resq, f"{prefix}:ran-batched-jobs") == ["-", "-"]
 
 
 def test_every_core_script_carrying_writes_runs_the_batched_ones() -> None:
@@ -418,7 +445,8 @@ def test_prepare_carrying_writes_leaves_them_on_the_job(
 ) -> None:
     job = wj.WriteDouble([prefix, 1], queue="writes")
     assert resq.prepare(job, carry_writes=True) is not None
-    assert [w.script for w in job.writes] == ["wtest.push", "wtest.batch", "wtest.set"]
+    scripts = [w.script for w in job.writes]
+    assert scripts == ["wtest.push", "wtest.batch", "wtest.jobs", "wtest.set"]
     assert resq.redis.exists(f"{prefix}:enqueued", f"{prefix}:job:{job.id}") == 0
 
 

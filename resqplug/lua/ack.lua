@@ -32,7 +32,7 @@ while at <= #ARGV do
     end
     acked[#acked + 1] = 1
     if cancelled then redis.call('SREM', KEYS[8], id, '!' .. id) end
-    key_at, at = apply_writes(key_at, at, writes, errors)
+    key_at, at = apply_writes(key_at, at, writes, errors, '')
   else
     acked[#acked + 1] = 0
     for _ = 1, writes do  -- skip them

@@ -32,7 +32,7 @@ for i = 1, guards do
 end
 local errors = {1}
 local at = 6 + 2 * guards
-apply_writes(5 + guards, at + 1, tonumber(ARGV[at]), errors)
+apply_writes(5 + guards, at + 1, tonumber(ARGV[at]), errors, ARGV[3])
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('RPUSH', KEYS[3], ARGV[3])

@@ -24,7 +24,7 @@ for i = 1, guards do
 end
 local errors = {1}
 local at = 5 + 2 * guards
-apply_writes(4 + guards, at + 1, tonumber(ARGV[at]), errors)
+apply_writes(4 + guards, at + 1, tonumber(ARGV[at]), errors, ARGV[2])
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('LPUSH', KEYS[3], '1')

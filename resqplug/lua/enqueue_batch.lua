@@ -17,7 +17,7 @@ else
   local payloads, key_at, at = {}, 4, 4
   while at <= #ARGV do
     payloads[#payloads + 1] = ARGV[at]
-    key_at, at = apply_writes(key_at, at + 2, tonumber(ARGV[at + 1]), errors)
+    key_at, at = apply_writes(key_at, at + 2, tonumber(ARGV[at + 1]), errors, ARGV[at])
     if #payloads == 1000 then
       redis.call('RPUSH', KEYS[2], unpack(payloads))
       n, payloads = n + 1000, {}

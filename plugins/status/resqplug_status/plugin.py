@@ -81,11 +81,6 @@ def names_for(job: Job) -> StatusNames:
     return names
 
 
-def args_field(args: list[Any]) -> str:
-    text = dumps(args)
-    return text if len(text) <= 2048 else json.dumps({"truncated": True, "size": len(text)})
-
-
 def result_field(job: Job, result: Any) -> str | None:
     if not getattr(type(job), "status_store_result", True) or result is None:
         return None
@@ -124,7 +119,7 @@ class StatusPlugin(StatusDemo):
     def before_enqueue(self, job: Job) -> None:
         # Rides the script that writes the job (to its queue, or to a delayed
         # set when it has a due time): written with the job, or not at all.
-        job.writes.append(names_for(job).enqueued(job, args_field(job.args)))
+        job.writes.append(names_for(job).enqueued(job))
 
     @hookimpl
     def enqueue_refused(self, job: Job) -> None:

@@ -41,6 +41,28 @@ def test_an_enqueue_many_batch_is_queued_without_a_hash_per_job(
     assert status.created_at == status.enqueued_at == status.updated_at
 
 
+def test_a_big_payload_is_kept_without_its_args(default_client: resqplug.Resq) -> None:
+    store = StatusStore(default_client)
+    job_id = default_client.enqueue(sj.StatusRecord, "x" * 10_000)
+    assert job_id is not None
+    record = default_client.redis.hget(store.waiting, job_id)
+    assert record is not None and len(record) < 1000
+    status = resqplug_status.get(job_id)
+    assert status is not None and status.fields["class"] == "StatusRecord"
+    assert json.loads(status.fields["args"])["truncated"] is True
+    assert status.attempt == 1 and status.enqueued_at > 0
+
+
+def test_long_args_read_as_truncated_with_their_size(default_client: resqplug.Resq) -> None:
+    job_id = default_client.enqueue(sj.StatusRecord, "y" * 3000)
+    status = resqplug_status.get(job_id)  # type: ignore[arg-type]
+    assert status is not None
+    assert json.loads(status.fields["args"]) == {
+        "truncated": True,
+        "size": len(json.dumps(["y" * 3000])),
+    }
+
+
 def test_a_run_that_ends_unseen_moves_to_the_finals_hash_with_what_it_was(
     default_client: resqplug.Resq,
 ) -> None:

@@ -26,6 +26,10 @@ FRAGMENTS = {
     "wtest.batch": resqplug.ext.Batched(
         "redis.call('RPUSH', KEYS[1], COUNT .. ':' .. table.concat(ARGV, ','))"
     ),
+    # Once per group: '<shared args>|<args>', each comma separated.
+    "wtest.shared": resqplug.ext.Batched(
+        "redis.call('RPUSH', KEYS[1], table.concat(SHARED, ',') .. '|' .. table.concat(ARGV, ','))"
+    ),
     # Once per script: each write's job payload (JOBS), '-' for an empty one.
     "wtest.jobs": resqplug.ext.Batched(
         "for i = 1, COUNT do redis.call('RPUSH', KEYS[1], JOBS[i] == '' and '-' or JOBS[i]) end"

@@ -246,14 +246,14 @@ class StatusNames:
         if bool(job.meta) and (job.attempt != 1 or "recoveries" in job.meta):
             enqueued = enqueued_text(job, due, job.attempt, job.args)
             return self.write(job.id, state, {"enqueued": enqueued})
-        args = (job.id, state, stamp, due, job.queue)
-        return resqplug.Write("status.enqueued", self._batch_keys, args)
+        shared = (state, stamp, due, job.queue, "new" if job.new_id else "")
+        return resqplug.Write("status.enqueued", self._batch_keys, (job.id,), shared)
 
     def ended(self, job_id: str, state: str, fields: dict[str, Any]) -> resqplug.Write:
         """The final state of a run, with its fields (status_final.lua, batched:
         it rides the ack of every job)."""
-        args = (job_id, state, self.expire_s, json_object(fields))
-        return resqplug.Write("status.final", self._final_keys, args)
+        args = (job_id, json_object(fields))
+        return resqplug.Write("status.final", self._final_keys, args, (state, self.expire_s))
 
 
 class StatusStore(StatusNames):

@@ -147,6 +147,19 @@ def test_a_failed_job_enqueued_again_is_queued_once_in_one_index(
     assert store.count() == store.count("queued") == 1
 
 
+def test_a_job_object_pushed_again_after_its_run_is_queued_once_in_one_index(
+    default_client: resqplug.Resq,
+) -> None:
+    store = StatusStore(default_client)
+    job = sj.StatusRecord(["x"], queue=Q)
+    assert default_client.push(job) == job.id
+    drain(default_client, Q)
+    assert default_client.push(job) == job.id
+    status = store.get(job.id)
+    assert status is not None and status.status == "queued"
+    assert store.count() == store.count("queued") == 1
+
+
 def test_shared_records_written_by_another_tool_are_read_without_a_traceback(
     default_client: resqplug.Resq,
 ) -> None:

@@ -7,10 +7,11 @@
 -- the waiting or finals hash is replaced, and leaves its index.
 -- Where a status is read, the waiting record comes first, then the finals
 -- hash, then the job's own hash (store.py's module doc).
--- KEYS per write: [1] waiting hash (id -> record)   [2] finals hash (id -> record)
+-- KEYS (shared): [1] waiting hash (id -> record)   [2] finals hash (id -> record)
 --                 [3] prefix of the per-state indexes
--- ARGV per write: [1] job id   [2] state   [3] now (unix time)
---                 [4] due time ('' when none)   [5] queue
+-- SHARED: [1] state   [2] now (unix time)   [3] due time ('' when none)   [4] queue
+--         [5] 'new' when the ids are new (resqplug.Job.new_id): nothing to replace
+-- ARGV per write: [1] job id
 -- COUNT the number of writes; JOBS per write, the payload of its job.
 -- Records (store.py parses them):
 -- waiting: '<state>\t<updated>\t<enqueued>', where <enqueued> is
@@ -45,13 +46,14 @@ local function hmget(key, ids)
   return out
 end
 
-local ids = {}
-for i = 1, COUNT do ids[i] = ARGV[5 * i - 4] end
-local waiting, finals = hmget(W, ids), hmget(F, ids)
-local records, added = {}, {}
+local state, now = SHARED[1], SHARED[2]
+local head = state .. '\t' .. now .. '\t' .. SHARED[3] .. '\t' .. SHARED[4] .. '\t'
+local ids = ARGV
+local waiting, finals = {}, {}
+if SHARED[5] ~= 'new' then waiting, finals = hmget(W, ids), hmget(F, ids) end
+local records, scores = {}, {}
 for i = 1, COUNT do
-  local at = 5 * i - 4
-  local id, state, now = ids[i], ARGV[at + 1], ARGV[at + 2]
+  local id = ids[i]
   local older = waiting[i] or finals[i]
   if older then  -- an earlier life of the id in a shared hash
     local was = older:match('^[^\t]*')
@@ -59,13 +61,8 @@ for i = 1, COUNT do
     if finals[i] then redis.call('HDEL', F, id) end
   end
   records[2 * i - 1] = id
-  records[2 * i] = state .. '\t' .. now .. '\t' .. ARGV[at + 3] .. '\t' .. ARGV[at + 4] .. '\t'
-    .. kept(JOBS[i] or '')
-  local scores = added[state]
-  if not scores then scores = {n = 0}; added[state] = scores end
-  scores[scores.n + 1], scores[scores.n + 2], scores.n = now, id, scores.n + 2
+  records[2 * i] = head .. kept(JOBS[i] or '')
+  scores[2 * i - 1], scores[2 * i] = now, id
 end
 each_chunk(records, 2, function(...) redis.call('HSET', W, ...) end)
-for state, scores in pairs(added) do
-  each_chunk(scores, 2, function(...) redis.call('ZADD', P .. state, ...) end)
-end
+each_chunk(scores, 2, function(...) redis.call('ZADD', P .. state, ...) end)

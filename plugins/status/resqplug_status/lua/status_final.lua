@@ -10,10 +10,10 @@
 -- with their index entries, up to a hundred per state per call.
 -- Where a status is read, the waiting record comes first, then the finals
 -- hash, then the job's own hash (store.py's module doc).
--- KEYS per write: [1] waiting hash   [2] finals hash   [3] prefix of the
+-- KEYS (shared): [1] waiting hash   [2] finals hash   [3] prefix of the
 --                 per-state indexes   [4] prefix of the jobs' own hashes
--- ARGV per write: [1] job id   [2] state   [3] expiry seconds
---                 [4] the run's fields, a JSON object
+-- SHARED: [1] state   [2] expiry seconds
+-- ARGV per write: [1] job id   [2] the run's fields, a JSON object
 -- COUNT the number of writes. Record formats: see status_enqueued.lua (the
 -- waiting record rides along in the final one, unparsed). The
 -- time of the change is the server's (one TIME for the batch).
@@ -35,17 +35,17 @@ local function add(lists, name, a, b)
   if b then list[#list + 1] = b end
 end
 
+local state, ttl = SHARED[1], tonumber(SHARED[2])
 local ids = {}
-for i = 1, COUNT do ids[i] = ARGV[4 * i - 3] end
+for i = 1, COUNT do ids[i] = ARGV[2 * i - 1] end
 local waiting = {}
 for i = 1, #ids, CHUNK do
   local part = redis.call('HMGET', W, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
   for j = 1, #part do waiting[i + j - 1] = part[j] end
 end
-local records, left, removed, added, ttl = {}, {}, {}, {}, 0
+local records, left, removed, added = {}, {}, {}, {}
 for i = 1, COUNT do
-  local id, state, json = ids[i], ARGV[4 * i - 2], ARGV[4 * i]
-  ttl = tonumber(ARGV[4 * i - 1])
+  local id, json = ids[i], ARGV[2 * i]
   local carried, old = waiting[i], nil  -- the waiting record goes along
   if carried then
     left[#left + 1] = id

@@ -208,9 +208,18 @@ class StatusNames:
         self.waiting: str = keys.plugin("status", "waiting")
         self.finals: str = keys.plugin("status", "finals")
         self.kills: str = keys.cancelled  # kill requests: see status_kill.lua
+        # Jobs someone waits on (wait()), scored by when the wait ends: a
+        # batched final state is published only for them (status_final.lua).
+        self.waiters: str = keys.plugin("status", "waiters")
         self._batch_keys = (self.waiting, self.finals, self.state_index)
         self._stamped, self._stamp = 0.0, ""
-        self._final_keys = (self.waiting, self.finals, self.state_index, self._prefix)
+        self._final_keys = (
+            self.waiting,
+            self.finals,
+            self.state_index,
+            self._prefix,
+            self.waiters,
+        )
 
     def key(self, job_id: str) -> str:
         """The job's own hash (it may not have one: see the module's doc)."""
@@ -329,6 +338,12 @@ class StatusStore(StatusNames):
         if status is not None and running is not None and status.status in WAITING:
             return Status(job_id, "working", {**status.fields, **running})  # not said yet
         return status
+
+    def add_waiter(self, job_id: str, until: float) -> None:
+        """Say that someone waits for the job's final state until ``until``
+        (unix time): its batched final state is then published. Call it after
+        subscribing and before reading the status, so no final is missed."""
+        self.client.redis.zadd(self.waiters, {job_id: until}, gt=True)
 
     def expires_in(self, job_id: str) -> float | None:
         """Seconds until the job's status expires; None if it never does (not

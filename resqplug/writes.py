@@ -21,8 +21,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import ConfigError
 
@@ -58,12 +57,12 @@ class Batched(str):
     __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Write:
+class Write(NamedTuple):
     """One write of a plugin: the fragment ``script`` (a name the plugin
     registered through ``write_scripts``) run with ``keys`` and ``args``.
     ``shared``, for a batched fragment only: args its writes in one call
-    have in common (the fragment's SHARED), sent once per call."""
+    have in common (the fragment's SHARED), sent once per call. A named
+    tuple: built for every job, it must be cheap to build."""
 
     script: str
     keys: tuple[str, ...] = ()
@@ -128,13 +127,14 @@ class Carried:
     section after every job's (``close``; its layout: writes.lua). The last
     ARGV is where that section starts."""
 
-    __slots__ = ("_batched", "_fragments", "_groups", "_jobs")
+    __slots__ = ("_batched", "_fragments", "_groups", "_jobs", "_last")
 
     def __init__(self, fragments: Mapping[str, str]) -> None:
         self._fragments = fragments
         self._batched = batched_names(fragments)
         self._groups: dict[tuple[str, tuple[str, ...], tuple[WriteArg, ...]], _Group] = {}
         self._jobs = 0
+        self._last: tuple[Write, _Group] | None = None  # the last batched write and its group
 
     def job(
         self, writes: Sequence[Write], keys: list[str], argv: list[Any], ran: str | None = None
@@ -145,6 +145,8 @@ class Carried:
         self._jobs += 1
         plain: list[Write] = []
         for write in writes:
+            if self._joins_last(write):
+                continue
             found = problem(write, self._fragments)
             if found is None:
                 if write.script in self._batched:
@@ -161,6 +163,25 @@ class Carried:
             log.error("a plugin write of job %s is dropped: %s", ran, found)
         _append(plain, keys, argv)
 
+    def _joins_last(self, write: Write) -> bool:
+        """Whether ``write`` joined the group of the last batched write: the
+        common case of one plugin's write per job, with the same keys object
+        (checked already) and shared args; its args are still checked."""
+        last = self._last
+        if last is None or type(write) is not Write:
+            return False
+        seen, group = last
+        if (
+            write.keys is not seen.keys
+            or write.script != seen.script
+            or write.shared != seen.shared
+            or len(write.args) != group.per_write
+            or not _ARG_TYPES.issuperset(map(type, write.args))
+        ):
+            return False
+        group.add(self._jobs, write.args)
+        return True
+
     def _gather(self, write: Write) -> str | None:
         """Add a batched write to its group; what is wrong with it, if its
         number of args differs from the group's."""
@@ -172,6 +193,7 @@ class Carried:
             name, count, others = write.script, len(write.args), group.per_write
             return f"batched write {name!r} has {count} args, the others of its call {others}"
         group.add(self._jobs, write.args)
+        self._last = (write, group)
         return None
 
     def close(self, keys: list[str], argv: list[Any]) -> None:

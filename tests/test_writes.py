@@ -262,6 +262,27 @@ def test_a_batched_write_with_another_number_of_args_refuses_the_enqueue(
     assert resq.size("writes") == 0
 
 
+class BoolBatch:
+    """A batched write per job whose arg is the job's second arg, as is; its
+    keys are one tuple object, as a plugin's usually are."""
+
+    def __init__(self, prefix: str) -> None:
+        self.keys = (f"{prefix}:b",)
+
+    @resqplug.hookimpl
+    def before_enqueue(self, job: resqplug.Job) -> None:
+        job.writes.append(resqplug.Write("wtest.batch", self.keys, (job.args[1],)))
+
+
+def test_a_later_batched_write_of_a_group_has_its_args_checked_too(
+    resq: resqplug.Resq, register: Register, writes_plugin: None, prefix: str
+) -> None:
+    register(BoolBatch(prefix), "bools")
+    with pytest.raises(ConfigError, match="is not a str, int or float"):
+        resq.enqueue_many(wj.WriteDouble, [(prefix, "ok"), (prefix, True)])
+    assert resq.size("writes") == 0
+
+
 def test_a_batched_fragment_is_given_the_payloads_of_the_jobs_an_enqueue_writes(
     resq: resqplug.Resq, writes_plugin: None, prefix: str
 ) -> None:

@@ -175,6 +175,11 @@ class StatusPlugin(StatusDemo):
 
     @hookimpl
     def after_perform(self, job: Job, result: Any) -> None:
+        running = RUNNING.get(job.id)
+        if running is not None and running["attempt"] == 1 and result_field(job, result) is None:
+            del RUNNING[job.id]  # the common run: its fields written directly
+            job.writes.append(names_for(job).completed(job.id, running))
+            return
         fields = {
             **RUNNING.pop(job.id, {}),
             "finished_at": time.time(),

@@ -213,6 +213,8 @@ class StatusNames:
         self.waiters: str = keys.plugin("status", "waiters")
         self._batch_keys = (self.waiting, self.finals, self.state_index)
         self._stamped, self._stamp = 0.0, ""
+        self._quoted: dict[str, str] = {}  # worker names as JSON strings (one per worker)
+        self._completed = ("completed", expire_s)
         self._final_keys = (
             self.waiting,
             self.finals,
@@ -257,6 +259,20 @@ class StatusNames:
             return self.write(job.id, state, {"enqueued": enqueued})
         shared = (state, stamp, due, job.queue, "new" if job.new_id else "")
         return resqplug.Write("status.enqueued", self._batch_keys, (job.id,), shared)
+
+    def completed(self, job_id: str, running: dict[str, Any]) -> resqplug.Write:
+        """The final state of a first run that completed with no result, from
+        its ``running`` fields (started_at, worker): ``ended`` for the most
+        common run, its JSON written directly."""
+        worker = running["worker"]
+        quoted = self._quoted.get(worker)
+        if quoted is None:
+            quoted = self._quoted[worker] = _quote(worker)
+        run = (
+            f'{{"started_at":{running["started_at"]!r},"attempt":1,"worker":{quoted},'
+            f'"finished_at":{time.time()!r}}}'
+        )
+        return resqplug.Write("status.final", self._final_keys, (job_id, run), self._completed)
 
     def ended(self, job_id: str, state: str, fields: dict[str, Any]) -> resqplug.Write:
         """The final state of a run, with its fields (status_final.lua, batched:

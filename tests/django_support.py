@@ -64,9 +64,9 @@ class DjangoWorker:
         return self
 
     def stop(self) -> str:
-        """Stop it (QUIT, then kill); its stderr."""
+        """Stop it (INT: a job it runs goes back to its queue; then kill); its stderr."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
+            self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:

@@ -13,15 +13,15 @@ try:
 except ImportError:
     INSTALLED_APPS.append("django_tasks")  # the backport
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": os.environ.get("PGDATABASE", "test"),
-        "USER": os.environ.get("PGUSER", "postgres"),
-        "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-        "PORT": os.environ.get("PGPORT", "5432"),
-    }
+POSTGRES = {
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": os.environ.get("PGDATABASE", "test"),
+    "USER": os.environ.get("PGUSER", "postgres"),
+    "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+    "PORT": os.environ.get("PGPORT", "5432"),
 }
+# "other": a second connection (same server), for on_commit's ``using``.
+DATABASES = {"default": POSTGRES, "other": dict(POSTGRES)}
 TASKS = {
     "default": {
         "BACKEND": "resqplug.contrib.django.ResqplugBackend",

@@ -1,0 +1,147 @@
+"""Django's transaction rules: a task (and a plain resqplug job) enqueued in
+a transaction is written when that transaction commits, on the database the
+backend names, and never if it rolls back; a worker then sees what the
+transaction wrote. And the worker command's command line."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connections, transaction
+from django_support import DjangoWorker, finished
+
+import resqplug
+from resqplug.contrib.django import ResqplugBackend, enqueue_on_commit
+from resqplug.contrib.django.compat import TaskResultDoesNotExist
+from resqplug.contrib.django.management.commands.resqplug_worker import (
+    WORKER_APP,
+    without_django_options,
+    worker_argv,
+)
+
+from djapp import tasks  # isort: skip - importable once Django is set up
+
+pytest_plugins = ["django_fixtures"]
+
+
+class Note(resqplug.Job):
+    queue = "plain"
+
+    def perform(self, text: str) -> str:
+        return text
+
+
+class Rollback(Exception):
+    pass
+
+
+def queued_ids(client: resqplug.Resq, queue: str = "default") -> list[str]:
+    return [job["id"] for job in client.peek(queue, 0, 100)]
+
+
+@pytest.fixture(autouse=True)
+def _close_connections() -> Iterator[None]:
+    yield
+    connections.close_all()
+
+
+def test_a_task_enqueued_in_a_transaction_is_written_when_it_commits(
+    default_client: resqplug.Resq,
+) -> None:
+    with transaction.atomic():
+        result = tasks.add.enqueue(1, 2)
+        assert queued_ids(default_client) == []
+    assert queued_ids(default_client) == [result.id]
+
+
+def test_a_rolled_back_transaction_drops_its_task(default_client: resqplug.Resq) -> None:
+    with pytest.raises(Rollback), transaction.atomic():
+        result = tasks.add.enqueue(1, 2)
+        raise Rollback
+    assert queued_ids(default_client) == []
+    with pytest.raises(TaskResultDoesNotExist):
+        tasks.add.get_result(result.id)
+
+
+def test_a_rolled_back_savepoint_drops_only_its_own_tasks(default_client: resqplug.Resq) -> None:
+    with transaction.atomic():
+        kept = tasks.add.enqueue(1, 1)
+        with pytest.raises(Rollback), transaction.atomic():
+            tasks.add.enqueue(2, 2)
+            raise Rollback
+    assert queued_ids(default_client) == [kept.id]
+
+
+def test_the_commit_waited_for_is_on_the_backends_database(default_client: resqplug.Resq) -> None:
+    backend = ResqplugBackend("default", {"OPTIONS": {"DATABASE": "other"}})
+    with pytest.raises(Rollback), transaction.atomic(using="default"):
+        unrelated = backend.enqueue(tasks.add, [1, 1], {})  # "other" is in no transaction
+        raise Rollback
+    with pytest.raises(Rollback), transaction.atomic(using="other"):
+        backend.enqueue(tasks.add, [2, 2], {})
+        raise Rollback
+    assert queued_ids(default_client) == [unrelated.id]
+
+
+def test_without_enqueue_on_commit_a_task_is_written_at_once(
+    default_client: resqplug.Resq,
+) -> None:
+    backend = ResqplugBackend("default", {"OPTIONS": {"ENQUEUE_ON_COMMIT": False}})
+    with pytest.raises(Rollback), transaction.atomic():
+        result = backend.enqueue(tasks.add, [1, 1], {})
+        assert queued_ids(default_client) == [result.id]
+        raise Rollback
+    assert queued_ids(default_client) == [result.id]
+
+
+def test_plain_jobs_enqueue_on_commit_and_drop_on_rollback(default_client: resqplug.Resq) -> None:
+    with transaction.atomic():
+        kept = Note.enqueue_on_commit("kept")
+        assert queued_ids(default_client, "plain") == []
+    with pytest.raises(Rollback), transaction.atomic(using="other"):
+        enqueue_on_commit(Note, "dropped", using="other")
+        raise Rollback
+    assert queued_ids(default_client, "plain") == [kept]
+
+
+def test_a_fork_worker_sees_the_row_the_committed_transaction_wrote(
+    redis_url: str, namespace: str, default_client: resqplug.Resq, table: str, tmp_path: Path
+) -> None:
+    worker = DjangoWorker(redis_url, namespace, "-q", "default", mark=tmp_path / "mark")
+    try:
+        worker.wait_ready()
+        with transaction.atomic():
+            with connections["default"].cursor() as cursor:
+                cursor.execute(f'INSERT INTO "{table}" (id, note) VALUES (1, %s)', ["hello"])
+            result = tasks.read_note.enqueue(table, 1)
+        assert finished(result).return_value == "hello"
+    finally:
+        worker.stop()
+
+
+def test_the_worker_command_runs_on_the_backends_queues_with_django_set_up() -> None:
+    argv = worker_argv(["--no-fork", "-v"])
+    assert argv == ["-v", "work", "--app", WORKER_APP, "-q", "default,emails", "--no-fork"]
+
+
+def test_the_worker_command_keeps_the_users_queues_redis_and_apps() -> None:
+    args = ["-q", "emails", "--redis", "redis://h:1/0", "--app", "jobs", "--threads", "4"]
+    argv = worker_argv(args)
+    assert argv == [
+        "--redis",
+        "redis://h:1/0",
+        "work",
+        "--app",
+        f"{WORKER_APP},jobs",
+        "-q",
+        "emails",
+        "--threads",
+        "4",
+    ]
+
+
+def test_the_worker_command_drops_the_options_manage_py_applied() -> None:
+    args = ["--settings", "x.settings", "-q", "a", "--pythonpath=/p"]
+    assert without_django_options(args) == ["-q", "a"]

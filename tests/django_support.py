@@ -36,12 +36,13 @@ django.setup()
 class DjangoWorker:
     """``python manage.py resqplug_worker ARGS`` in the test project."""
 
-    def __init__(self, redis_url: str, namespace: str, *args: str, mark: Path) -> None:
+    def __init__(self, redis_url: str, namespace: str, *args: str, mark: Path, **env: str) -> None:
         self.import_mark = mark  # written if djapp.never_imported is ever imported
         extra = {
             "RESQPLUG_REDIS_URL": redis_url,
             "RESQPLUG_NAMESPACE": namespace,
             "DJTEST_IMPORTED_MARK": str(mark),
+            **env,
         }
         self.proc = subprocess.Popen(
             [sys.executable, "manage.py", "resqplug_worker", *args],

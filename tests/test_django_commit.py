@@ -106,19 +106,23 @@ def test_plain_jobs_enqueue_on_commit_and_drop_on_rollback(default_client: resqp
     assert queued_ids(default_client, "plain") == [kept]
 
 
-def test_a_fork_worker_sees_the_row_the_committed_transaction_wrote(
+def test_fork_workers_see_the_rows_the_committed_transaction_wrote(
     redis_url: str, namespace: str, default_client: resqplug.Resq, table: str, tmp_path: Path
 ) -> None:
-    worker = DjangoWorker(redis_url, namespace, "-q", "default", mark=tmp_path / "mark")
+    # children forked by the fork server, which sets Django up with the worker's --app
+    mark, always = tmp_path / "mark", {"RESQPLUG_FORK_SERVER": "always"}
+    worker = DjangoWorker(redis_url, namespace, "-q", "default", mark=mark, **always)
     try:
         worker.wait_ready()
         with transaction.atomic():
             with connections["default"].cursor() as cursor:
-                cursor.execute(f'INSERT INTO "{table}" (id, note) VALUES (1, %s)', ["hello"])
-            result = tasks.read_note.enqueue(table, 1)
-        assert finished(result).return_value == "hello"
+                for n in range(5):
+                    cursor.execute(f'INSERT INTO "{table}" VALUES (%s, %s)', [n, f"note {n}"])
+            results = [tasks.read_note.enqueue(table, n) for n in range(5)]
+        assert [finished(r).return_value for r in results] == [f"note {n}" for n in range(5)]
     finally:
-        worker.stop()
+        stderr = worker.stop()
+    assert "no fork server" not in stderr and "fork server is gone" not in stderr
 
 
 def test_the_worker_command_runs_on_the_backends_queues_with_django_set_up() -> None:

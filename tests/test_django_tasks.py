@@ -17,7 +17,12 @@ from resqplug.contrib.django import (
     StatusPluginMissing,
     UnsupportedTask,
 )
-from resqplug.contrib.django.compat import TaskResultDoesNotExist, TaskResultStatus, task_backends
+from resqplug.contrib.django.compat import (
+    TaskResultDoesNotExist,
+    TaskResultStatus,
+    task_backends,
+    task_enqueued,
+)
 from resqplug.contrib.django.jobs import DjangoTask
 from resqplug.pytest_fixtures import wait_for
 
@@ -106,6 +111,32 @@ def test_run_after_without_the_scheduler_says_what_is_missing(
 def test_unknown_options_are_refused() -> None:
     with pytest.raises(resqplug.ConfigError, match="ENQUEUE_ON_COMIT"):
         ResqplugBackend("default", {"OPTIONS": {"ENQUEUE_ON_COMIT": True}})
+    with pytest.raises(resqplug.ConfigError, match="'nowhere', which is not in DATABASES"):
+        ResqplugBackend("default", {"OPTIONS": {"DATABASE": "nowhere"}})
+
+
+def test_the_system_check_warns_when_results_are_unavailable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert ResqplugBackend("default", PARAMS).check() == []
+    monkeypatch.setenv("RESQPLUG_DISABLE_PLUGINS", "status")
+    resqplug.plugins.reset_plugins()
+    [warning] = ResqplugBackend("default", PARAMS).check()
+    assert warning.id == "resqplug.W001" and "resqplug-status" in warning.msg
+
+
+def test_enqueue_sends_djangos_task_enqueued_signal(default_client: resqplug.Resq) -> None:
+    seen = []
+
+    def receiver(sender: type, task_result: object, **kwargs: object) -> None:
+        seen.append(task_result)
+
+    task_enqueued.connect(receiver, dispatch_uid="resqplug-test")
+    try:
+        result = tasks.add.enqueue(1, 1)
+    finally:
+        task_enqueued.disconnect(dispatch_uid="resqplug-test")
+    assert seen == [result]
 
 
 # --- run by a worker (manage.py resqplug_worker) ------------------------------------

@@ -55,9 +55,34 @@ class ResqplugBackend(BaseTaskBackend):  # type: ignore[misc]
         self.namespace: str | None = options.get("NAMESPACE")
         self.enqueue_on_commit = bool(options.get("ENQUEUE_ON_COMMIT", True))
         self.database: str = options.get("DATABASE", "default")
+        self._check_database()
         plugins = resqplug.get_plugins().names()
         self.supports_defer = "scheduler" in plugins
         self.supports_get_result = "status" in plugins
+
+    def _check_database(self) -> None:
+        from django.conf import settings
+
+        if self.enqueue_on_commit and self.database not in settings.DATABASES:
+            raise resqplug.ConfigError(
+                f"the resqplug task backend {self.alias!r} waits for commits on database "
+                f"{self.database!r}, which is not in DATABASES (set OPTIONS['DATABASE'])"
+            )
+
+    def check(self, **kwargs: Any) -> list[Any]:
+        """Django's system checks: a warning for what this process lacks."""
+        from django.core.checks import Warning as CheckWarning
+
+        found = []
+        if not self.supports_get_result:
+            found.append(
+                CheckWarning(
+                    "resqplug task results are unavailable: the resqplug-status plugin "
+                    "is not installed (or is disabled); get_result() and refresh() will raise",
+                    id="resqplug.W001",
+                )
+            )
+        return found
 
     @property
     def client(self) -> resqplug.Resq:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,6 +29,7 @@ from .compat import (
 from .errors import NoSuchResult, TaskNotEnqueued, UnsupportedTask
 from .jobs import DjangoTask, as_datetime
 
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 OPTIONS = ("REDIS_URL", "NAMESPACE", "ENQUEUE_ON_COMMIT", "DATABASE", "TASK_MODULES")
 _clients: dict[tuple[str | None, str | None], resqplug.Resq] = {}
 
@@ -164,6 +166,6 @@ class ResqplugBackend(BaseTaskBackend):  # type: ignore[misc]
     def get_result(self, result_id: str) -> Any:
         """The task's result from the status plugin (``StatusPluginMissing``
         without it); Django's ``TaskResultDoesNotExist`` for an unknown id."""
-        if not isinstance(result_id, str) or not result_id.replace("-", "").isalnum():
+        if not isinstance(result_id, str) or not JOB_ID.fullmatch(result_id):
             raise NoSuchResult(f"no task result {result_id!r} (not a job id)")
         return results.read(result_id, self.alias, self.client)

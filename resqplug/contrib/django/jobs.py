@@ -12,6 +12,7 @@ import importlib
 import sys
 import threading
 import time
+import traceback
 from datetime import datetime, timezone
 from types import ModuleType
 from typing import Any
@@ -22,6 +23,7 @@ from resqplug import PayloadError
 from .compat import (
     Task,
     TaskContext,
+    TaskError,
     TaskResult,
     TaskResultStatus,
     normalize_json,
@@ -138,8 +140,9 @@ class DjangoTask(resqplug.Job):
             else:
                 value = task.call(*args, **kwargs)
             value = normalize_json(value)
-        except BaseException:
+        except BaseException as exc:
             _set(result, status=TaskResultStatus.FAILED, finished_at=as_datetime(time.time()))
+            result.errors.append(error_of(exc))
             task_finished.send(sender=sender, task_result=result)
             raise
         _set(result, status=TaskResultStatus.SUCCESSFUL, finished_at=as_datetime(time.time()))
@@ -165,6 +168,13 @@ class DjangoTask(resqplug.Job):
             errors=[],
             worker_ids=[worker] * self.attempt,
         )
+
+
+def error_of(exc: BaseException) -> Any:
+    """``exc`` as Django's ``TaskError``."""
+    kind = type(exc)
+    text = "".join(traceback.format_exception(kind, exc, exc.__traceback__))
+    return TaskError(exception_class_path=f"{kind.__module__}.{kind.__qualname__}", traceback=text)
 
 
 def _set(result: Any, **fields: Any) -> None:

@@ -53,9 +53,14 @@ def read(result_id: str, alias: str, client: resqplug.Resq) -> Any:
         if STATES.get(status.status) == TaskResultStatus.FAILED
         else None
     )
+    if fields.get("class") != JOB_NAME:
+        raise NoSuchResult(f"job {result_id} is not a Django task")
     path, args, kwargs = _call(fields, failure)
-    if fields.get("class") != JOB_NAME or path is None:
-        raise NoSuchResult(f"job {result_id} is not a Django task (or its args were not kept)")
+    if path is None:
+        raise NoSuchResult(
+            f"the status of job {result_id} does not keep its args (over 2 KiB of JSON): "
+            "its task cannot be told"
+        )
     state = STATES.get(status.status, TaskResultStatus.READY)
     result = TaskResult(
         task=registry.resolve(path),

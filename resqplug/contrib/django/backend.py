@@ -16,7 +16,7 @@ from typing import Any
 
 import resqplug
 from resqplug import QueueNameError
-from resqplug.ext import new_job_id, validate_queue_name
+from resqplug.payload import new_job_id, validate_queue_name
 
 from . import results
 from .compat import (

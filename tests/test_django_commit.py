@@ -5,12 +5,14 @@ transaction wrote. And the worker command's command line."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.db import connections, transaction
-from django_support import DjangoWorker, finished
+from django_support import PROJECT, DjangoWorker, finished
 
 import resqplug
 from resqplug.contrib.django import ResqplugBackend, enqueue_on_commit
@@ -20,6 +22,7 @@ from resqplug.contrib.django.management.commands.resqplug_worker import (
     without_django_options,
     worker_argv,
 )
+from resqplug.pytest_fixtures import child_env
 
 from djapp import tasks  # isort: skip - importable once Django is set up
 
@@ -149,3 +152,19 @@ def test_the_worker_command_keeps_the_users_queues_redis_and_apps() -> None:
 def test_the_worker_command_drops_the_options_manage_py_applied() -> None:
     args = ["--settings", "x.settings", "-q", "a", "--pythonpath=/p"]
     assert without_django_options(args) == ["-q", "a"]
+
+
+def test_call_command_runs_the_worker_with_its_args_after_a_double_dash(
+    redis_url: str, namespace: str, default_client: resqplug.Resq
+) -> None:
+    result = tasks.add.enqueue(2, 2)
+    code = (
+        "import django; django.setup(); from django.core.management import call_command; "
+        "call_command('resqplug_worker', '--', '-q', 'default', '--burst', '--no-fork')"
+    )
+    env = child_env(PROJECT, {"RESQPLUG_REDIS_URL": redis_url, "RESQPLUG_NAMESPACE": namespace})
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT, env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert finished(result).return_value == 4

@@ -29,7 +29,10 @@ class Command(BaseCommand):  # type: ignore[misc]
         run_worker(argv[2:])
 
     def handle(self, *args: Any, **options: Any) -> None:
-        run_worker(list(options.get("worker_args") or []))
+        # call_command: its args pass Django's argparse first, so they come
+        # after "--": call_command("resqplug_worker", "--", "-q", "default")
+        worker_args = list(options.get("worker_args") or [])
+        run_worker(worker_args[1:] if worker_args[:1] == ["--"] else worker_args)
 
 
 def run_worker(args: list[str]) -> None:

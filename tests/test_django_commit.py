@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connections, transaction
+from django.test import override_settings
 from django_support import PROJECT, DjangoWorker, finished
 
 import resqplug
@@ -147,6 +148,17 @@ def test_the_worker_command_keeps_the_users_queues_redis_and_apps() -> None:
         "--threads",
         "4",
     ]
+
+
+def test_the_worker_command_uses_the_backends_redis_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RESQPLUG_REDIS_URL", "redis://elsewhere:1/0")
+    options = {"REDIS_URL": "redis://tasks:2/0", "NAMESPACE": "jobs"}
+    backend = {"BACKEND": "resqplug.contrib.django.ResqplugBackend", "OPTIONS": options}
+    with override_settings(TASKS={"default": backend}):
+        argv = worker_argv(["--burst"])
+    assert argv[:5] == ["--redis", "redis://tasks:2/0", "--namespace", "jobs", "work"]
 
 
 def test_the_worker_command_drops_the_options_manage_py_applied() -> None:

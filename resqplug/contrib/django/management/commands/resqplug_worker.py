@@ -1,8 +1,9 @@
 """``python manage.py resqplug_worker [resqplug work options]``: a resqplug
 worker with this project's Django set up, on the queues of the project's
 resqplug task backends unless ``-q`` says otherwise, and on their Redis
-(``REDIS_URL``/``NAMESPACE`` options) unless ``--redis``/``--namespace`` or
-the environment says otherwise. Every other option is ``resqplug work``'s."""
+(``REDIS_URL``/``NAMESPACE`` options, which win over the environment as they
+do where tasks are enqueued) unless ``--redis``/``--namespace`` say
+otherwise. Every other option is ``resqplug work``'s."""
 
 from __future__ import annotations
 
@@ -46,11 +47,10 @@ def worker_argv(args: list[str]) -> list[str]:
     head, rest = split_group_options(args)
     backends = [p for p in getattr(settings, "TASKS", {}).values() if p.get("BACKEND") == BACKEND]
     options = {str(k).upper(): v for b in backends for k, v in b.get("OPTIONS", {}).items()}
-    for flag, env, name in (
-        ("--redis", "RESQPLUG_REDIS_URL", "REDIS_URL"),
-        ("--namespace", "RESQPLUG_NAMESPACE", "NAMESPACE"),
-    ):
-        if options.get(name) and not os.environ.get(env) and not _has(head, flag):
+    for flag, name in (("--redis", "REDIS_URL"), ("--namespace", "NAMESPACE")):
+        # the backend's own setting wins over the environment, as it does
+        # where tasks are enqueued: producers and workers meet on one Redis
+        if options.get(name) and not _has(head, flag):
             head += [flag, str(options[name])]
     if not _has(rest, "-q", "--queues") and not os.environ.get("QUEUES", os.environ.get("QUEUE")):
         queues = sorted({q for b in backends for q in b.get("QUEUES", ["default"])})

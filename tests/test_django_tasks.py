@@ -53,6 +53,16 @@ def test_a_ready_result_reads_back_as_ready(default_client: resqplug.Resq) -> No
     assert (again.args, again.kwargs, again.task.func) == ([1, 2], {}, tasks.add.func)
 
 
+def test_a_task_killed_before_it_ran_reads_as_failed(default_client: resqplug.Resq) -> None:
+    import resqplug_status
+
+    result = tasks.add.enqueue(1, 2)
+    assert resqplug_status.kill(result.id, default_client)
+    result.refresh()
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[0].exception_class is resqplug_status.JobKilled
+
+
 def test_queue_name_maps_to_the_resqplug_queue(default_client: resqplug.Resq) -> None:
     tasks.add.using(queue_name="emails").enqueue(1, 1)
     assert default_client.size("emails") == 1 and default_client.size("default") == 0

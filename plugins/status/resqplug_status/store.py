@@ -120,13 +120,16 @@ def fragments() -> dict[str, str]:
 # takes the payload from the script writing the job (its JOBS), so a batch of
 # an enqueue_many costs no JSON here; a payload over its PAYLOAD_LIMIT keeps
 # its class and id but not its args.
-ARGS_SHOWN = 2048  # longer args text reads as {"truncated": true, "size": n}
+PAYLOAD_LIMIT = 4096  # as in status_enqueued.lua
 
 
 def enqueued_text(job: resqplug.Job, due: str, attempt: int, args: list[Any]) -> str:
     """The "enqueued" text of a job enqueued again (a retry): written from
-    Python, as the enqueue script would have kept it."""
-    doc: dict[str, Any] = {"class": job.class_name, "args": args, "id": job.id}
+    Python, as the enqueue script would have kept it (args over
+    PAYLOAD_LIMIT characters of JSON as their size)."""
+    text = json.dumps(args, default=str)
+    kept: Any = args if len(text) <= PAYLOAD_LIMIT else {"truncated": True, "size": len(text)}
+    doc: dict[str, Any] = {"class": job.class_name, "args": kept, "id": job.id}
     doc["enqueued_at"] = job.enqueued_at
     doc["meta"] = {**job.meta, "attempt": attempt}
     return f"{due}\t{job.queue}\t{json.dumps(doc, separators=(',', ':'), default=str)}"
@@ -151,9 +154,7 @@ def parse_enqueued(text: str) -> dict[str, Any]:
     if type(doc.get("enqueued_at")) in (int, float):
         fields["enqueued_at"] = repr(doc["enqueued_at"])
     if "args" in doc:
-        args = json.dumps(doc["args"])
-        size = len(args)
-        fields["args"] = args if size <= ARGS_SHOWN else f'{{"truncated": true, "size": {size}}}'
+        fields["args"] = json.dumps(doc["args"])
     return {k: v for k, v in fields.items() if v != ""}
 
 

@@ -59,7 +59,7 @@ def test_kill_of_a_running_job_announces_nothing(default_client, heard):
 
 
 def test_kill_of_a_job_whose_args_were_not_stored_whole_announces_nothing(default_client, heard):
-    job_id = resqplug.enqueue(sj.StatusRecord, "x" * 3000)
+    job_id = resqplug.enqueue(sj.StatusRecord, "x" * 5000)
     assert job_id is not None
     assert resqplug_status.kill(job_id) is True
     assert heard.seen == []

@@ -53,14 +53,10 @@ def test_a_big_payload_is_kept_without_its_args(default_client: resqplug.Resq) -
     assert status.attempt == 1 and status.enqueued_at > 0
 
 
-def test_long_args_read_as_truncated_with_their_size(default_client: resqplug.Resq) -> None:
+def test_args_of_a_payload_up_to_4_kib_are_kept_whole(default_client: resqplug.Resq) -> None:
     job_id = default_client.enqueue(sj.StatusRecord, "y" * 3000)
     status = resqplug_status.get(job_id)  # type: ignore[arg-type]
-    assert status is not None
-    assert json.loads(status.fields["args"]) == {
-        "truncated": True,
-        "size": len(json.dumps(["y" * 3000])),
-    }
+    assert status is not None and json.loads(status.fields["args"]) == ["y" * 3000]
 
 
 def final_message(client: resqplug.Resq, job_id: str, waiter: bool, timeout: float) -> Any:

@@ -58,7 +58,7 @@ def read(result_id: str, alias: str, client: resqplug.Resq) -> Any:
     path, args, kwargs = _call(fields, failure)
     if path is None:
         raise NoSuchResult(
-            f"the status of job {result_id} does not keep its args (over 2 KiB of JSON): "
+            f"the status of job {result_id} does not keep its args (a payload over 4 KiB): "
             "its task cannot be told"
         )
     state = STATES.get(status.status, TaskResultStatus.READY)
@@ -83,7 +83,7 @@ def read(result_id: str, alias: str, client: resqplug.Resq) -> Any:
 
 def _call(fields: dict[str, Any], failure: dict[str, Any] | None) -> tuple[Any, list[Any], Any]:
     """(path, args, kwargs) from the status's args, or from the failure
-    record's payload when the status kept no args (over 2 KiB of JSON)."""
+    record's payload when the status kept no args (a payload over 4 KiB)."""
     try:
         stored = json.loads(str(fields.get("args")))
     except (ValueError, RecursionError):

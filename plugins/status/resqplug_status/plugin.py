@@ -170,7 +170,8 @@ class StatusPlugin(StatusDemo):
         caches and warm code are then every child's): what before_perform and
         after_perform do, with a write built and dropped."""
         fields = {**remember_running(job), "result": result_field(job, {"warm-up": [1]})}
-        RUNNING.pop(job.id, None)
+        self.after_perform(job, None)  # the common run's path
+        job.writes.clear()
         names_for(job).ended(job.id, "completed", {**fields, "finished_at": time.time()})
 
     @hookimpl

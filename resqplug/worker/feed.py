@@ -316,6 +316,10 @@ class JobFeed:
         each recorded before the next (``resqplug.testing``)."""
         self.inflight.ack([ack])
 
+    def write_soon(self) -> None:
+        """Have the pending outcomes written on the writer thread, now."""
+        self.outcomes.write_soon()
+
     def flush(self) -> None:
         """Write every pending outcome now (see Outcomes.write_now)."""
         self.outcomes.write_now()

@@ -115,7 +115,7 @@ class Threads:
         self.held -= Counter(ack.entry for ack in acks)  # drops entries at zero
         for ack in acks:
             self.feed.add(ack)
-        self.feed.outcomes.write_soon()  # while the threads go on
+        self.feed.write_soon()  # while the threads go on
 
     def stalled(self) -> bool:
         """Every thread has been busy with a job for SLOW_JOB_S."""

@@ -105,3 +105,21 @@ def test_run_modes_never_import_the_worker():
     for name, imports in graph.items():
         if name.startswith(f"{PACKAGE}.run") or name == f"{PACKAGE}.feed":
             assert f"{PACKAGE}.worker" not in imports, name
+
+
+def test_only_the_job_feed_takes_jobs():
+    """One fetch loop: every run mode and resqplug.testing take jobs through
+    the feed (feed.py), never from InFlight themselves."""
+    package = ROOT.parent
+    takers = set()
+    for path in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("fetch", "wait")
+                and isinstance(node.func.value, ast.Attribute)
+                and node.func.value.attr == "inflight"
+            ):
+                takers.add(path.relative_to(package).as_posix())
+    assert takers == {"worker/feed.py"}

@@ -79,7 +79,7 @@ def child_pids(pid: int) -> list[int]:
 def is_fork_server(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"resqplug.worker.forkserver" in f.read()
+            return b"resqplug.worker.run.fork.server" in f.read()
     except OSError:
         return False
 

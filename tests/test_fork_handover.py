@@ -1,6 +1,6 @@
 """The parent's check before it kills a fork child for its job: a kill decided
 just as the job ends must not hit the handed-over next job (real pipes, the
-claim protocol of resqplug.worker.child)."""
+claim protocol of resqplug.worker.run.fork.protocol)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import worker_jobs as wj
 
-from resqplug.worker.child import TOKEN, outcome_frame, take_token, write_frame
-from resqplug.worker.jobchild import Child
+from resqplug.worker.run.fork.handle import ChildHandle as Child
+from resqplug.worker.run.fork.protocol import TOKEN, outcome_frame, take_token, write_frame
 from resqplug.worker.taken import Ack, Taken
 
 

@@ -31,9 +31,22 @@ from resqplug.plugins import Plugins
 ALWAYS = {**CORE_ONLY, "RESQPLUG_FORK_SERVER": "always"}
 
 
+# What a fork server and its job children import: none of it may load redis-py.
+JOB_SIDE_MODULES = (
+    "resqplug.worker.run.fork.server",
+    "resqplug.worker.run.fork.child",
+    "resqplug.worker.run.fork.protocol",
+    "resqplug.worker.run.fork.warmup",
+    "resqplug.worker.options",
+    "resqplug.worker.processor",
+    "resqplug.worker.taken",
+    "resqplug.worker.control",
+)
+
+
 def test_the_job_side_of_resqplug_imports_no_redis_client() -> None:
     code = (
-        "import sys, resqplug, resqplug.worker.forkserver, resqplug.worker.child\n"
+        f"import sys, resqplug, {', '.join(JOB_SIDE_MODULES)}\n"
         "assert 'redis' not in sys.modules, sorted(m for m in sys.modules if 'redis' in m)\n"
         "assert resqplug.Resq.__module__ == 'resqplug.client'\n"
         "assert 'redis' in sys.modules\n"

@@ -224,7 +224,8 @@ def test_importing_the_worker_modules_loads_no_plugins():
     import subprocess
 
     code = (
-        "import resqplug.worker.forking, resqplug.worker.child, resqplug.plugins as p; "
+        "import resqplug.worker.run.fork.parent, resqplug.worker.run.fork.warmup, "
+        "resqplug.worker.run.fork.child, resqplug.plugins as p; "
         "assert p._plugins is None, 'plugins loaded on import'"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

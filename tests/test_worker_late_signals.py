@@ -123,15 +123,15 @@ def test_threads_record_outcomes_that_came_at_the_deadline_before_putting_back(
     monkeypatch.setenv("LATE_RUNS", str(tmp_path / "runs"))
     worker = Worker(resq, WorkerOptions(queues=["late"], mode="threads", threads=1))
     done_id, running_id = resq.enqueue(late.Late), resq.enqueue(late.Late)
-    executor = worker.executor
+    threads = worker.mode
     finished, running = worker.inflight.fetch(2)
-    executor.held.update([finished.entry, running.entry])
-    executor.done.put(worker.processor.process(finished))
+    threads.held.update([finished.entry, running.entry])
+    threads.done.put(worker.processor.process(finished))
     worker.control.terminate(0.0)  # INT
 
-    executor.drain()
-    worker.flush()
-    executor.close()
+    threads.drain()
+    worker.feed.flush()
+    threads.close()
     worker._leave()
 
     assert [job["id"] for job in resq.peek("late", 0, 5)] == [running_id]

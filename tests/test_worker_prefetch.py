@@ -12,7 +12,7 @@ import worker_jobs as wj
 from helpers import CORE_ONLY, WorkerProcess, env, job_children, listed, resqplug_cmd, wait_for
 
 import resqplug
-from resqplug.worker.child import WARM_UP_ID, WARM_UP_RUNS
+from resqplug.worker.run.fork.warmup import WARM_UP_ID, WARM_UP_RUNS
 
 # Without the other plugins jobs are fast enough for batches to grow.
 MODES = {

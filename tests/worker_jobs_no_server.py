@@ -7,7 +7,7 @@ import sys
 
 from worker_jobs import WRecord
 
-if "forkserver" in sys.argv[0]:
+if sys.argv[0].endswith("/worker/run/fork/server.py"):  # python -m resqplug.worker.run.fork.server
     raise ImportError("this module does not load in a fork server")
 
 __all__ = ["WRecord"]

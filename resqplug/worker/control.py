@@ -22,6 +22,7 @@ from ..wake import Wake
 log = logging.getLogger("resqplug.worker")
 
 TICK = 0.1  # how often a waiting parent looks at the flags
+RETRY_S = 0.01  # a stop that landed outside the job's run is tried again this soon
 STOP_SIGNALS = (signal.SIGQUIT, signal.SIGTERM, signal.SIGINT)
 WORKER_SIGNALS = (*STOP_SIGNALS, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCONT)
 

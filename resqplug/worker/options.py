@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
+    from ..client import Resq
+    from ..job import Job
     from ..plugins import Plugins
     from .processor import Processor
 
@@ -57,7 +59,7 @@ class WorkerOptions:
     mode: str = "fork" if hasattr(os, "fork") else "nofork"
     threads: int = 4
     max_jobs_per_child: int = 1
-    # When job children come from a lean fork server (forkserver.py) instead of
+    # When job children come from a lean fork server (run/fork/server.py) instead of
     # the worker: "auto" while a backlog is drained, "always", or "never".
     fork_server: str = field(default_factory=_fork_server_policy)
     # auto: an idle worker stops its fork server after this long.
@@ -95,11 +97,20 @@ class WorkerOptions:
             )
 
 
-class JobSide(Protocol):
-    """What running jobs needs of a worker: a Worker, or a fork server's
-    stand-in for it."""
+@dataclass
+class JobSettings:
+    """What running jobs needs to know (a run mode, a job child, the fork
+    server): never the Worker itself. ``hook_worker`` is what hooks get as
+    ``worker`` (the Worker, or the fork server's stand-in for it); ``client``
+    is the worker's (None in the fork server, which has none)."""
 
     id: str
     options: WorkerOptions
     plugins: Plugins
     processor: Processor
+    hook_worker: object
+    client: Resq | None = None
+
+
+def job_timeout(settings: JobSettings, job: Job) -> float | None:
+    return type(job).timeout or settings.options.job_timeout

@@ -1,6 +1,6 @@
 """Finished jobs' outcomes, on their way to Redis.
 
-An executor adds each outcome (an Ack) as its job ends; they are written in
+The job feed adds each outcome (an Ack) as its job ends; they are written in
 batches by ``ack.lua``. A batch is written by a writer thread of its own
 (``write_soon``) while the worker goes on taking and running jobs, so Redis
 runs the ack script (with the plugins' writes for each job) at the same time

@@ -11,9 +11,9 @@ import time
 from types import FrameType
 
 from .. import config
-from .child import die_with_parent
 from .control import STOP_SIGNALS, WORKER_SIGNALS, startup
 from .options import WorkerOptions
+from .run.fork.child import die_with_parent
 from .worker import Worker
 
 log = logging.getLogger("resqplug.supervisor")

@@ -9,16 +9,16 @@ import select
 import signal
 from typing import TYPE_CHECKING
 
-from ..wake import close_fds
-from .child import take_token
-from .serverlink import ForkServer, ForkServerGone
+from ....wake import close_fds
+from .link import ForkServer, ForkServerGone
+from .protocol import take_token
 
 if TYPE_CHECKING:
-    from ..job import Job
-    from .taken import Taken
+    from ....job import Job
+    from ...taken import Taken
 
 
-class Child:
+class ChildHandle:
     """The parent's handle on one job child: its pid, pipes and claim pipe."""
 
     def __init__(

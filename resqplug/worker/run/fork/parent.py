@@ -1,8 +1,9 @@
-"""Fork mode: jobs run in a child process, so a crash, leak or hang in a job
-cannot hurt the worker. A child runs up to ``max_jobs_per_child`` jobs (1 =
-a fresh child per job), receiving each over a pipe and answering with its
-outcome; the parent keeps the lease, acknowledges, enforces timeouts and
-shutdown, and turns a child's death into a failure of the job it was running.
+"""Fork mode, the parent's side (the worker process): jobs run in a child
+process, so a crash, leak or hang in a job cannot hurt the worker. A child
+runs up to ``max_jobs_per_child`` jobs (1 = a fresh child per job), receiving
+each over a pipe and answering with its outcome; the parent keeps the lease,
+acknowledges, enforces timeouts and shutdown, and turns a child's death into
+a failure of the job it was running.
 
 A child that will run more jobs gets the next one of the batch while it runs
 the current one (a hand-over), so it goes on without waiting for the parent.
@@ -17,7 +18,6 @@ parent, never both.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import os
 import select
@@ -27,35 +27,33 @@ from collections import deque
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from ..errors import DirtyExit, JobTimeout
-from ..wake import close_fds
-from ..writes import from_text
-from .child import (
+from ....errors import DirtyExit, JobTimeout
+from ....wake import close_fds
+from ...control import TICK
+from ...feed import SLOW_JOB_S, JobFeed
+from ...options import JobSettings, job_timeout
+from ...taken import Ack, Taken
+from .child import ChildLoop, fork_child
+from .handle import ChildHandle, describe_status
+from .link import START_TIMEOUT_S, ForkRefused, ForkServer, ForkServerGone, ServerLink
+from .protocol import (
     CLAIM,
     GO,
     HANDOVER_MAX,
     RUN,
     TOKEN,
-    ChildLoop,
-    fork_child,
     job_frame,
+    outcome_of,
     read_frame,
     take_token,
     try_write_frame,
-    warm_up,
     write_frame,
 )
-from .control import TICK
-from .executors import job_timeout
-from .jobchild import Child, describe_status
-from .serverlink import START_TIMEOUT_S, ForkRefused, ForkServer, ForkServerGone, ServerLink
-from .taken import Ack, Taken
-from .worker import SLOW_JOB_S
+from .warmup import warm_up
 
 if TYPE_CHECKING:
-    from ..client import Resq
-    from ..job import Job
-    from .worker import Worker
+    from ....client import Resq
+    from ....job import Job
 
 log = logging.getLogger("resqplug.worker")
 SPARE_LINGER_S = 0.25
@@ -64,28 +62,31 @@ KILL, SHUTDOWN, TIMEOUT = "kill", "shutdown", "timeout"  # why a running child i
 SPARES_AHEAD = 2  # children forked ahead of the jobs they will run (a child per job)
 
 
-class Forking:
+class ForkParent:
     watch_slow_jobs = False  # await_outcome gives back itself
 
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.child: Child | None = None
-        self.spares: deque[Child] = deque()  # forked ahead, in job order; none ran a job
+    def __init__(self, feed: JobFeed, settings: JobSettings) -> None:
+        self.feed, self.settings = feed, settings
+        self.control = feed.control
+        self.options = settings.options
+        self.processor = settings.processor
+        self.child: ChildHandle | None = None
+        self.spares: deque[ChildHandle] = deque()  # forked ahead, in job order; none ran a job
         self.exiting: list[int] = []  # retired children not yet reaped
         self.idle_since: float | None = None  # when the worker went idle with a spare
         self.preloaded: dict[int, tuple[Taken, Job | None]] = {}  # id(taken) -> its Job
         self.child_client: Resq | None = None  # the default client of every child
-        self.link = ServerLink(worker)  # the fork server, when there is one
+        self.link = ServerLink(settings)  # the fork server, when there is one
         self.last_job_at = time.monotonic()
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         pass  # the parent polls Control between reads from the child
 
     def run(self) -> None:
-        warm_up(self.worker)  # children can always be forked here
+        warm_up(self.settings)  # children can always be forked here
         if self.link.policy == "always":
             self.link.launch(wait=START_TIMEOUT_S)
-        self.worker.loop(self.run_one)
+        self.feed.run_batches(self)
 
     def idle(self, wait: float) -> float:
         """Idle: keep a spare child SPARE_LINGER_S after the last job (jobs often
@@ -112,14 +113,14 @@ class Forking:
         while self.spares:
             self.let_go(self.spares.popleft())
 
-    def let_go(self, child: Child) -> None:
+    def let_go(self, child: ChildHandle) -> None:
         """Close a child's pipes (it exits at end of file) and have it reaped:
         by its fork server, or here later."""
         child.close_pipes()
         if child.server is None:
             self.exiting.append(child.pid)
 
-    def take_spare(self) -> Child | None:
+    def take_spare(self) -> ChildHandle | None:
         spare = self.spares.popleft() if self.spares else None
         if spare is not None and (spare.exited() or not spare.server_alive()):
             self.let_go(spare)  # it died before it got a job (or will: PDEATHSIG)
@@ -172,21 +173,21 @@ class Forking:
                 self.exiting.remove(pid)
 
     def run_one(self, taken: Taken, upcoming: Taken | None) -> Ack | None:
-        w = self.worker
+        feed = self.feed
         self.idle_since, self.last_job_at = None, time.monotonic()
-        if w.queued and self.link.policy == "auto":
+        if feed.queued and self.link.policy == "auto":
             self.link.launch()  # a backlog: fork from a lean server once it is up
         found = self.child_for(taken)
         if isinstance(found, Ack):
             return found
         job, start = found
         assert self.child is not None
-        w.current, w.current_started = taken, time.time()
-        w.control.forget_kill()  # a kill meant for an earlier job must not hit this one
+        feed.current, feed.current_started = taken, time.time()
+        self.control.forget_kill()  # a kill meant for an earlier job must not hit this one
         try:
             if start:
                 write_frame(self.child.to_child, start)
-            if self.child.jobs + 1 >= w.options.max_jobs_per_child:
+            if self.child.jobs + 1 >= self.options.max_jobs_per_child:
                 self.fork_ahead()
             self.hand_over(self.child, upcoming)
             return self.await_outcome(taken, job, self.child)
@@ -195,7 +196,7 @@ class Forking:
                 return self.child_died(taken, job)
             raise
         finally:
-            w.current, self.last_job_at = None, time.monotonic()
+            feed.current, self.last_job_at = None, time.monotonic()
 
     def child_for(self, taken: Taken) -> tuple[Job, bytes] | Ack:
         """Make ``self.child`` the child to run ``taken``: the current one (which
@@ -225,10 +226,8 @@ class Forking:
         ahead: a child needs about a job's time after its fork before it can
         start one, and forked only one job ahead it was often not ready yet.
         Past the batch's end, one spare with no job."""
-        depth = SPARES_AHEAD if self.worker.options.max_jobs_per_child == 1 else 1
-        w = self.worker
-        with w.queued_lock:
-            upcoming = list(itertools.islice(w.queued, depth))
+        depth = SPARES_AHEAD if self.options.max_jobs_per_child == 1 else 1
+        upcoming = self.feed.upcoming(depth)
         while len(self.spares) < depth:
             if self.spares and self.spares[-1].bound is None:
                 return  # one spare with no job is enough
@@ -243,7 +242,7 @@ class Forking:
 
     def load(self, taken: Taken) -> Job | Ack:
         job = self.load_ahead(taken)
-        return job if job is not None else self.worker.processor.unrunnable(taken)
+        return job if job is not None else self.processor.unrunnable(taken)
 
     def load_ahead(self, taken: Taken | None) -> Job | None:
         """The Job of ``taken`` (None if it cannot run, or no job). The batch's
@@ -255,18 +254,16 @@ class Forking:
         hit = self.preloaded.pop(id(taken), None)
         if hit is not None and hit[0] is taken:
             return hit[1]
-        w = self.worker
-        with w.queued_lock:
-            queued = list(w.queued)
-        self.preloaded = {id(t): (t, w.processor.load_quietly(t)) for t in queued}
+        load = self.processor.load_quietly
+        self.preloaded = {id(t): (t, load(t)) for t in self.feed.upcoming()}
         self.preloaded.pop(id(taken), None)
-        return w.processor.load_quietly(taken)
+        return load(taken)
 
-    def hand_over(self, child: Child, upcoming: Taken | None) -> None:
+    def hand_over(self, child: ChildHandle, upcoming: Taken | None) -> None:
         """Give the child the next job of the batch now, if it will run it."""
         if upcoming is None or not child.handovers or child.ahead is not None:
             return
-        if child.jobs + 2 > self.worker.options.max_jobs_per_child:
+        if child.jobs + 2 > self.options.max_jobs_per_child:
             return
         frame = CLAIM + job_frame(upcoming)
         if len(frame) > HANDOVER_MAX:
@@ -292,29 +289,28 @@ class Forking:
         assert upcoming and child.ahead[0] is upcoming[0], "a hand-over is the next job"
         return 1
 
-    def await_outcome(self, taken: Taken, job: Job, child: Child) -> Ack | None:
-        w = self.worker
-        timeout = job_timeout(w, job)
+    def await_outcome(self, taken: Taken, job: Job, child: ChildHandle) -> Ack | None:
+        feed, quota = self.feed, self.options.max_jobs_per_child
+        timeout = job_timeout(self.settings, job)
         started = time.monotonic()
-        hard_deadline = started + timeout + w.options.timeout_grace if timeout else None
+        hard_deadline = started + timeout + self.options.timeout_grace if timeout else None
         slow_at: float | None = started + SLOW_JOB_S
         while True:
             # Woken to write the outcomes of the jobs before this one, too.
-            wait = min(TICK, max(w.flush_due_in(), 0.0))
+            wait = min(TICK, max(feed.flush_due_in(), 0.0))
             ready, _, _ = select.select([child.from_child], [], [], wait)
             if ready:
                 frame = read_frame(child.from_child)
                 if frame is None:
                     return self.child_died(taken, job)
                 child.jobs += 1
-                if child.jobs >= w.options.max_jobs_per_child:
+                if child.jobs >= quota:
                     self.retire()
-                job_id, failure, writes = frame.decode("utf-8").split("\n", 2)
-                return Ack(taken.entry, job_id, failure, from_text(writes))
-            w.flush_if_due()
+                return outcome_of(taken.entry, frame)
+            feed.flush_if_due()
             if slow_at is not None and time.monotonic() >= slow_at:
                 slow_at = None
-                w.give_back_queued(patient=False)  # not behind a slow job
+                feed.give_back_queued(patient=False)  # not behind a slow job
             stop = self.stop_reason(job, hard_deadline)
             if stop is None:
                 continue
@@ -325,7 +321,7 @@ class Forking:
 
     def stop_reason(self, job: Job, hard_deadline: float | None) -> str | None:
         """Why the running child must be killed now, if it must."""
-        control = self.worker.control
+        control = self.control
         if control.take_kill(job.id):
             return KILL
         if control.abandon_due():
@@ -335,15 +331,14 @@ class Forking:
         return None
 
     def stop_child(self, taken: Taken, job: Job, stop: str, timeout: float | None) -> Ack | None:
-        w = self.worker
         if stop == KILL:
             return self.child_died(taken, job, kill=True, reason="killed by USR1")
         self.kill_child()
         if stop == SHUTDOWN:
-            w.put_back(taken, job)
+            self.feed.put_back(taken, job)
             return None
         exc = JobTimeout(f"job ran longer than its timeout of {timeout}s; child killed")
-        return w.processor.fail_here(taken, job, exc)
+        return self.processor.fail_here(taken, job, exc)
 
     def child_died(
         self, taken: Taken, job: Job, kill: bool = False, reason: str | None = None
@@ -358,7 +353,7 @@ class Forking:
             self.server_gone(child.server, ForkServerGone("it died"))
         why = reason or describe_status(status)
         exc = DirtyExit(f"child {child.pid} {why} while running job {job.id}")
-        return self.worker.processor.fail_here(taken, job, exc)
+        return self.processor.fail_here(taken, job, exc)
 
     def kill_child(self) -> None:
         if self.child is not None:
@@ -375,7 +370,7 @@ class Forking:
 
     def spawn(
         self, job: Job | None, bound: tuple[Taken, Job] | None = None, taken: Taken | None = None
-    ) -> Child:
+    ) -> ChildHandle:
         """Fork a child. ``job`` is the job it is forked for (``taken``), or None
         for a spare; ``bound``: a job it has from birth and runs when sent GO."""
         self.reap_exited()
@@ -392,7 +387,7 @@ class Forking:
             raise
         finally:
             close_fds(down_r, up_w)
-        child = Child(pid, down_w, up_r, claims, server)
+        child = ChildHandle(pid, down_w, up_r, claims, server)
         child.bound = bound
         return child
 
@@ -429,12 +424,12 @@ class Forking:
         theirs: tuple[int, int, int],
         ours: tuple[int, int, int],
     ) -> int:
-        w = self.worker
         # Built here: every object a child does not have to make is a page it
         # does not copy.
         if self.child_client is None:
-            self.child_client = w.client.clone()
-        loop = ChildLoop(w, os.getpid(), *theirs, self.child_client, bound)
+            assert self.settings.client is not None, "the worker's settings carry its client"
+            self.child_client = self.settings.client.clone()
+        loop = ChildLoop(self.settings, os.getpid(), *theirs, self.child_client, bound)
         others = [c for c in (self.child, *self.spares) if c is not None]
         server_fd = self.link.socket_fd()
 

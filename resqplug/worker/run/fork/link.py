@@ -1,4 +1,4 @@
-"""The worker's side of its fork server (see forkserver.py): starting it,
+"""The worker's side of its fork server (see server.py): starting it,
 asking it for children and for their exit statuses, and when to have one."""
 
 from __future__ import annotations
@@ -15,18 +15,28 @@ import time
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..config import EVENTS_LOGGER
-from ..errors import ResqplugError
-from .child import job_frame
-from .forkserver import _PID, _STATUS, _WAIT, BOUND, FORK, FRAME_MAX, SERVER_MODULE, UNBOUND, WAIT
+from ....config import EVENTS_LOGGER
+from ....errors import ResqplugError
+from .protocol import (
+    BOUND,
+    FORK,
+    FRAME_MAX,
+    PID_REPLY,
+    STATUS_REPLY,
+    UNBOUND,
+    WAIT,
+    WAIT_REQUEST,
+    job_frame,
+)
 
 if TYPE_CHECKING:
     import subprocess
 
-    from .taken import Taken
-    from .worker import Worker
+    from ...options import JobSettings
+    from ...taken import Taken
 
 log = logging.getLogger("resqplug.worker")
+SERVER_MODULE = "resqplug.worker.run.fork.server"  # run with python -m
 START_TIMEOUT_S = 60.0  # importing a large app can take a while
 REPLY_TIMEOUT_S = 60.0  # a fork runs before_fork, which may be slow; a stopped server is not
 SERVER_STARTS = 3  # servers started (after one died) before the worker forks itself
@@ -51,14 +61,16 @@ class ForkServer:
     worker forks its children itself meanwhile). A request the server does
     not answer within REPLY_TIMEOUT_S ends it (a late reply would desync)."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], sock: socket.socket, worker: Worker) -> None:
-        self.proc, self.sock, self.worker = proc, sock, worker
+    def __init__(
+        self, proc: subprocess.Popen[bytes], sock: socket.socket, settings: JobSettings
+    ) -> None:
+        self.proc, self.sock, self.settings = proc, sock, settings
         self.ready = False
         self.started = time.monotonic()
         self.has_client = False  # loaded the Redis client at start (plugins, job modules)
 
     @classmethod
-    def launch(cls, worker: Worker) -> ForkServer:
+    def launch(cls, settings: JobSettings) -> ForkServer:
         """Start a server; ForkServerGone if it cannot be started."""
         import subprocess  # here: the server itself has no use for it
 
@@ -79,9 +91,9 @@ class ForkServer:
             raise ForkServerGone(f"cannot start {sys.executable!r}: {exc}") from None
         finally:
             theirs.close()
-        server = cls(proc, ours, worker)
+        server = cls(proc, ours, settings)
         try:
-            ours.sendall(json.dumps(server_config(worker)).encode())
+            ours.sendall(json.dumps(server_config(settings)).encode())
         except (OSError, TypeError, ValueError) as exc:
             server.close()
             raise ForkServerGone(str(exc)) from None
@@ -104,7 +116,7 @@ class ForkServer:
             reply = json.loads(self.sock.recv(1 << 20) or b'{"error": "it exited"}')
             if "error" in reply:
                 raise ForkServerGone(reply["error"])
-            check_same_jobs(self.worker, reply)
+            check_same_jobs(self.settings, reply)
             self.has_client = bool(reply.get("client"))
         except (OSError, ValueError, KeyError, TypeError, ForkServerGone) as exc:
             self.close(timeout=1.0)
@@ -122,14 +134,15 @@ class ForkServer:
             frame = b""  # before_fork gets None; the child gets the job over its pipe
         kind = BOUND if bound and frame else UNBOUND
         rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
-        pid, is_bound = _PID.unpack(self.request(FORK + kind + frame, _PID.size, rights))
+        pid, is_bound = PID_REPLY.unpack(self.request(FORK + kind + frame, PID_REPLY.size, rights))
         if pid <= 0:
             raise ForkRefused("the fork server could not fork")
         return pid, is_bound
 
     def status(self, pid: int) -> int:
         """The wait status of child ``pid`` (waits for it to exit)."""
-        answered, status = _STATUS.unpack(self.request(WAIT + _WAIT.pack(pid), _STATUS.size))
+        request = WAIT + WAIT_REQUEST.pack(pid)
+        answered, status = STATUS_REPLY.unpack(self.request(request, STATUS_REPLY.size))
         if answered != pid:
             raise ForkServerGone(f"the fork server answered for {answered}, not {pid}")
         return int(status)
@@ -162,14 +175,15 @@ class ForkServer:
             self.proc.wait()
 
 
-def server_config(worker: Worker) -> dict[str, Any]:
-    options, client = worker.options, worker.client
+def server_config(settings: JobSettings) -> dict[str, Any]:
+    options, client = settings.options, settings.client
+    assert client is not None, "the worker's settings carry its client"
     return {
         "parent": os.getpid(),
-        "worker_id": worker.id,
+        "worker_id": settings.id,
         "options": dataclasses.asdict(options),
-        "modules": modules_to_load(worker),
-        "entry_points": worker.plugins.entry_point_specs(),
+        "modules": modules_to_load(settings),
+        "entry_points": settings.plugins.entry_point_specs(),
         "path": sys.path,
         "url": client.url,
         "namespace": client.namespace,
@@ -180,14 +194,14 @@ def server_config(worker: Worker) -> dict[str, Any]:
     }
 
 
-def modules_to_load(worker: Worker) -> list[str]:
+def modules_to_load(settings: JobSettings) -> list[str]:
     """The worker's --app modules, then those of its job classes and plugins
     (never a module a payload named: only what this worker imported itself)."""
-    from .. import registry
+    from .... import registry
 
-    names = list(worker.options.apps)
+    names = list(settings.options.apps)
     names += [cls.__module__ for cls in registry.classes()]
-    for _, plugin in worker.plugins.pm.list_name_plugin():
+    for _, plugin in settings.plugins.pm.list_name_plugin():
         if plugin is not None:
             names.append(
                 plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
@@ -195,11 +209,11 @@ def modules_to_load(worker: Worker) -> list[str]:
     return [n for n in dict.fromkeys(names) if n != "__main__"]
 
 
-def check_same_jobs(worker: Worker, reply: dict[str, Any]) -> None:
-    from .. import registry
+def check_same_jobs(settings: JobSettings, reply: dict[str, Any]) -> None:
+    from .... import registry
 
     jobs = set(registry.names()) - set(reply["jobs"])
-    plugins = set(worker.plugins.names()) - set(reply["plugins"])
+    plugins = set(settings.plugins.names()) - set(reply["plugins"])
     if jobs or plugins:
         missing = ", ".join(sorted(jobs | plugins))
         raise ForkServerGone(f"the fork server could not load {missing}")
@@ -209,9 +223,9 @@ class ServerLink:
     """When a worker has a fork server: ``auto`` from the first backlog until
     it has been idle ``fork_server_idle_s``, ``always``, or ``never``."""
 
-    def __init__(self, worker: Worker) -> None:
-        self.worker = worker
-        self.policy = worker.options.fork_server
+    def __init__(self, settings: JobSettings) -> None:
+        self.settings = settings
+        self.policy = settings.options.fork_server
         self.server: ForkServer | None = None
         self.starts = 0
 
@@ -224,7 +238,7 @@ class ServerLink:
             return
         self.starts += 1
         try:
-            self.server = ForkServer.launch(self.worker)
+            self.server = ForkServer.launch(self.settings)
         except ForkServerGone as exc:
             self.unusable(exc)
             return
@@ -268,7 +282,7 @@ class ServerLink:
         return (
             self.server is not None
             and self.policy == "auto"
-            and idle_for >= self.worker.options.fork_server_idle_s
+            and idle_for >= self.settings.options.fork_server_idle_s
         )
 
     def socket_fd(self) -> int:

@@ -5,7 +5,7 @@ Forking costs the kernel time in proportion to the forking process's memory
 copied again), and each child pays again to tear that memory down. The worker
 holds a Redis client (redis-py alone is about 15 MiB), its registry, lease and
 ack machinery; a job child needs none of it. So the worker starts this server
-once, as a fresh interpreter (``python -m resqplug.worker.forkserver``) that
+once, as a fresh interpreter (``python -m resqplug.worker.run.fork.server``) that
 imports only the job side: resqplug's core, the plugins and the worker's job
 modules. The worker still supervises each child through pipes it made itself
 (their ends travel to the server with SCM_RIGHTS); the server forks, runs
@@ -18,7 +18,6 @@ imports it, so later children inherit it instead of importing it again.
 
 from __future__ import annotations
 
-import array
 import contextlib
 import gc
 import json
@@ -26,45 +25,40 @@ import logging
 import os
 import signal
 import socket
-import struct
 import sys
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from ..wake import close_fds
-from .child import WARM_UP_RUNS, ChildLoop, fork_child
-from .taken import entry_to_taken
+from ....wake import close_fds
+from ...options import JobSettings
+from ...taken import entry_to_taken
+from .child import ChildLoop, fork_child
+from .protocol import (
+    BOUND,
+    CMSG_SPACE,
+    FORK,
+    FRAME_MAX,
+    PID_REPLY,
+    PRELOAD_EXIT,
+    STATUS_REPLY,
+    WAIT,
+    WAIT_REQUEST,
+    descriptors,
+)
+from .warmup import warm_client
 
 if TYPE_CHECKING:
-    from ..client import Resq
-    from ..job import Job
-    from ..plugins import Plugins
-    from .options import WorkerOptions
-    from .processor import Processor
-    from .taken import Taken
+    from ....client import Resq
+    from ....job import Job
+    from ....plugins import Plugins
+    from ...options import WorkerOptions
+    from ...processor import Processor
+    from ...taken import Taken
 
 log = logging.getLogger("resqplug.worker")
-SERVER_MODULE = "resqplug.worker.forkserver"
-BOUND, UNBOUND = b"B", b"U"  # fork a child that has its job from birth / gets it later
-FORK, WAIT = b"F", b"W"
-FRAME_MAX = 128 * 1024  # a bigger job is not sent along: its child starts unbound
-PRELOAD_EXIT = 75  # a child's exit code: it had to import the Redis client
 REAP_S = 0.05
 KEEP_STATUSES = 4096
-_PID = struct.Struct("=i?")  # pid, whether the child has its job from birth
-_STATUS = struct.Struct("=ii")  # pid, wait status
-_WAIT = struct.Struct("=i")  # pid
-CMSG_SPACE = socket.CMSG_SPACE(3 * 4)  # room for the three descriptors of a fork
-
-
-def descriptors(data: bytes) -> list[int]:
-    fds = array.array("i")
-    fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-    return list(fds)
-
-
-# --- the server's side -------------------------------------------------------------
 
 
 class ServerWorker:
@@ -74,8 +68,8 @@ class ServerWorker:
     client (built on first use)."""
 
     def __init__(self, config: dict[str, Any], plugins: Plugins) -> None:
-        from .options import WorkerOptions
-        from .processor import Processor
+        from ...options import WorkerOptions
+        from ...processor import Processor
 
         self.id: str = config["worker_id"]
         self.pid: int = config["parent"]
@@ -83,10 +77,12 @@ class ServerWorker:
         self.queues: list[str] = self.options.queues
         self.plugins = plugins
         self.processor: Processor = Processor(plugins, self.id)
+        # What the job children are given (hooks get this stand-in as worker).
+        self.settings = JobSettings(self.id, self.options, plugins, self.processor, self)
 
     @property
     def client(self) -> Resq:
-        from .. import config
+        from .... import config
 
         return config.default_client()
 
@@ -141,18 +137,18 @@ class Server:
                 except OSError as exc:  # no processes or memory left
                     log.error("fork server: cannot fork: %s", exc)
             close_fds(*fds)
-            self.sock.sendall(_PID.pack(pid, bound))
+            self.sock.sendall(PID_REPLY.pack(pid, bound))
         elif msg[:1] == WAIT:
             close_fds(*fds)
-            pid = _WAIT.unpack(msg[1:])[0]
-            self.sock.sendall(_STATUS.pack(pid, self.wait(pid)))
+            pid = WAIT_REQUEST.unpack(msg[1:])[0]
+            self.sock.sendall(STATUS_REPLY.pack(pid, self.wait(pid)))
         else:
             close_fds(*fds)
 
     def fork(self, kind: bytes, frame: bytes, fds: tuple[int, int, int]) -> tuple[int, bool]:
         taken, job = self.load(frame)
         bound = (taken, job) if kind == BOUND and taken is not None and job is not None else None
-        loop = ChildLoop(self.worker, os.getpid(), *fds, None, bound)
+        loop = ChildLoop(self.worker.settings, os.getpid(), *fds, None, bound)
         pid = fork_child(loop, job, self.sock.close, self.exit_code)
         self.live.add(pid)
         self.statuses.pop(pid, None)  # an earlier child's, with the same pid
@@ -212,7 +208,7 @@ class Server:
         code already run. A cold one cost each child more than the fork saved:
         a job with one Redis command ran at 108/s from a cold server, 172/s
         from the worker, 186/s from a warm server."""
-        from .. import config
+        from .... import config
 
         warm_client(config.default_client())
         self.has_client = True
@@ -229,20 +225,6 @@ class Server:
                 os.killpg(pid, signal.SIGKILL)
         while self.live:
             self.wait(next(iter(self.live)))
-
-
-def warm_client(client: Resq) -> None:
-    """Run the Redis client's command, pipeline and reply paths a few times
-    (CPython specialises a function's code after 8 calls; a child writing to
-    code objects copies their pages), with commands that touch no key."""
-    try:
-        for _ in range(WARM_UP_RUNS):
-            client.redis.ping()
-            client.redis.echo("resqplug fork server")
-            client.redis.pipeline(transaction=False).dbsize().time().execute()
-    except Exception as exc:  # Redis away: children warm it themselves
-        log.debug("fork server: no Redis to warm the client up with: %s", exc)
-    client.redis.connection_pool.disconnect()
 
 
 def load_modules(names: list[str]) -> None:
@@ -270,9 +252,10 @@ def main(fd: int) -> int:
 def start(cfg: dict[str, Any], sock: socket.socket) -> ServerWorker | None:
     """Load what the worker's jobs need and greet the worker with the job
     classes and plugins loaded here (or what failed)."""
-    from .. import config, registry
-    from ..plugins import Plugins, disabled_from_env, use_plugins
-    from .child import die_with_parent, warm_up
+    from .... import config, registry
+    from ....plugins import Plugins, disabled_from_env, use_plugins
+    from .child import die_with_parent
+    from .warmup import warm_up
 
     die_with_parent(cfg["parent"])
     logging.basicConfig(level=cfg["log_level"], format=config.LOG_FORMAT, stream=sys.stderr)
@@ -287,7 +270,7 @@ def start(cfg: dict[str, Any], sock: socket.socket) -> ServerWorker | None:
         use_plugins(plugins)
         load_modules(cfg["modules"])
         worker = ServerWorker(cfg, plugins)
-        warm_up(worker)
+        warm_up(worker.settings)
     except Exception as exc:
         sock.sendall(json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
         return None

@@ -1,0 +1,1 @@
+"""How jobs run: in the worker process, on threads, or in forked children."""

@@ -12,6 +12,10 @@ test (or a process it starts) that uses the default embedded server never
 touches the user's own; at the end of the session every embedded server with
 its data dir under that base temp dir is stopped (the fallback server, the
 default one and those of tests that gave ``embedded://DIR`` a ``tmp_path``).
+
+Real processes: ``resqplug_processes`` starts ``resqplug`` commands in the
+test's namespace and kills them when the test ends; a suite's conftest makes
+its ``spawn`` from it with ``resqplug_processes.spawner(app, path=..., queue=...)``.
 """
 
 from __future__ import annotations

@@ -12,18 +12,24 @@ test (or a process it starts) that uses the default embedded server never
 touches the user's own; at the end of the session every embedded server with
 its data dir under that base temp dir is stopped (the fallback server, the
 default one and those of tests that gave ``embedded://DIR`` a ``tmp_path``).
+
+Real processes: ``resqplug_processes`` starts ``resqplug`` commands in the
+test's namespace and kills them when the test ends; a suite's conftest makes
+its ``spawn`` from it with ``resqplug_processes.spawner(app, path=..., queue=...)``.
 """
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import redis
@@ -170,3 +176,203 @@ def child_env(
         out.update(FAST_LEASE)
     out.update(extra or {})
     return out
+
+
+class ResqplugProcess:
+    """A real ``resqplug`` process a test started. Its stdout and stderr go to
+    a file (``log_path``), never to a pipe that could fill up and block it."""
+
+    def __init__(self, cmd: list[str], log: Path, env: Mapping[str, str]) -> None:
+        self.cmd = cmd
+        self.log_path = log
+        self._log: IO[str] = log.open("w")
+        self.proc = subprocess.Popen(
+            cmd, env=dict(env), stdout=self._log, stderr=subprocess.STDOUT, text=True
+        )
+        self.pid = self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def output(self) -> str:
+        """What it has written so far (stdout and stderr)."""
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Its exit code; fails the test (with its output) if it runs on."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"{self.cmd} did not exit in {timeout}s:\n{self.output()}")
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM and wait for its exit code (SIGKILL, and the test fails, if
+        it does not exit in time)."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"{self.cmd} did not exit on SIGTERM:\n{self.output()}")
+
+    def kill(self) -> None:
+        """SIGKILL (kill -9) and reap it; its log stays readable."""
+        if self.alive():
+            self.proc.kill()
+        try:
+            self.proc.wait(10)
+        finally:
+            self._log.close()
+
+    def __enter__(self) -> ResqplugProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()
+
+
+class Spawner:
+    """Starts ``resqplug [OPTIONS] COMMAND --app APP [-q QUEUE] ARGS...`` in a
+    test's namespace: ``spawn("--no-fork")`` (``COMMAND`` None: the first of
+    ``ARGS`` is the command, ``spawn("scheduler", "--interval", "0.1")``).
+    Made by ``resqplug_processes.spawner(...)``, which kills what it started."""
+
+    def __init__(
+        self,
+        processes: Processes,
+        app: str | None,
+        *,
+        path: str | Path | Sequence[str | Path],
+        queue: str | None = None,
+        command: str | None = "work",
+        options: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        fast_lease: bool = True,
+        drop: tuple[str, ...] = ("RESQPLUG_",),
+    ) -> None:
+        self.processes = processes
+        self.app = app
+        paths = [path] if isinstance(path, (str, Path)) else list(path)
+        self.path = os.pathsep.join(str(p) for p in paths)
+        self.queue = queue
+        self.command = command
+        self.options = tuple(options)
+        self.env = dict(env or {})
+        self.fast_lease = fast_lease
+        self.drop = drop
+
+    def __call__(
+        self,
+        *args: str,
+        app: str | bool = True,
+        env: Mapping[str, str] | None = None,
+        log_env: str | None = None,
+    ) -> ResqplugProcess:
+        """Start one process. ``app``: a module instead of the spawner's
+        ``--app`` one, or False for no ``--app``; ``env`` adds to its
+        environment; ``log_env`` names a variable that gets the path of the
+        process's own log (for a test plugin in the process that reads what
+        it logged)."""
+        if self.command is None:
+            command, *rest = args
+        else:
+            command, rest = self.command, list(args)
+        module = self.app if app is True else (app or None)
+        middle = ["--app", module] if module else []
+        if self.queue:
+            middle += ["-q", self.queue]
+        log = self.processes.log_path(command)
+        extra = {**self.env, **(env or {}), **({log_env: str(log)} if log_env else {})}
+        child = child_env(self.path, extra, fast_lease=self.fast_lease, drop=self.drop)
+        return self.processes.start([*self.options, command, *middle, *rest], env=child, log=log)
+
+
+class Processes:
+    """The value of the ``resqplug_processes`` fixture: starts ``resqplug``
+    processes in the test's namespace (each logging to a file of the test's
+    ``tmp_path``) and kills every one of them when the test ends."""
+
+    def __init__(self, redis_url: str, namespace: str, folder: Path) -> None:
+        self.redis_url = redis_url
+        self.namespace = namespace
+        self.folder = folder
+        self.started: list[ResqplugProcess] = []
+
+    def log_path(self, name: str) -> Path:
+        """The log file of the next process started."""
+        return self.folder / f"proc-{len(self.started)}-{name}.log"
+
+    def start(
+        self, args: Sequence[str], *, env: Mapping[str, str], log: Path | None = None
+    ) -> ResqplugProcess:
+        """``python -m resqplug --redis URL --namespace NS ARGS...`` with ``env``
+        as its whole environment (see ``child_env``)."""
+        cmd = resqplug_cmd(self.redis_url, self.namespace, *args)
+        proc = ResqplugProcess(cmd, log or self.log_path(args[0] if args else "resqplug"), env)
+        self.started.append(proc)
+        return proc
+
+    def spawner(
+        self,
+        app: str | None,
+        *,
+        path: str | Path | Sequence[str | Path],
+        queue: str | None = None,
+        command: str | None = "work",
+        options: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        fast_lease: bool = True,
+        drop: tuple[str, ...] = ("RESQPLUG_",),
+    ) -> Spawner:
+        """A ``spawn`` for a suite: its ``--app`` module (found on ``path``, put
+        on the processes' PYTHONPATH), its queue, the command (``None``: given
+        by each call), global ``options`` before it (``-v``), environment
+        variables for every process, and ``child_env``'s ``fast_lease`` and
+        ``drop``."""
+        return Spawner(
+            self,
+            app,
+            path=path,
+            queue=queue,
+            command=command,
+            options=options,
+            env=env,
+            fast_lease=fast_lease,
+            drop=drop,
+        )
+
+    def kill_all(self) -> None:
+        """SIGKILL and reap every process started (all of them, even if one
+        will not be reaped: that one fails the test afterwards)."""
+        stuck: list[subprocess.TimeoutExpired] = []
+        for proc in self.started:
+            try:
+                proc.kill()
+            except subprocess.TimeoutExpired as exc:
+                stuck.append(exc)
+        if stuck:
+            raise stuck[0]
+
+
+@pytest.fixture
+def resqplug_processes(redis_url: str, namespace: str, tmp_path: Path) -> Iterator[Processes]:
+    """Real ``resqplug`` processes in the test's namespace, every one killed
+    (SIGKILL) when the test ends. A suite's conftest makes its ``spawn`` from
+    it::
+
+        @pytest.fixture
+        def spawn(resqplug_processes: Processes) -> Spawner:
+            return resqplug_processes.spawner("loner_jobs", path=HERE)
+    """
+    processes = Processes(redis_url, namespace, tmp_path)
+    try:
+        yield processes
+    finally:
+        processes.kill_all()

@@ -11,22 +11,14 @@ here rather than copied."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-from together_helpers import (
-    ALL_PLUGINS,
-    PLUGIN_TEST_DIRS,
-    Proc,
-    Spawn,
-    installed_plugins,
-    only_env,
-    worker_cmd,
-)
+from together_helpers import ALL_PLUGINS, HERE, PLUGIN_TEST_DIRS, Spawn, installed_plugins, only_env
 
 import resqplug
 from resqplug import plugins
+from resqplug.pytest_fixtures import Processes
 
 for _folder in PLUGIN_TEST_DIRS:  # after this folder, so our modules win a name clash
     if str(_folder) not in sys.path:
@@ -64,20 +56,10 @@ def load_only(monkeypatch: pytest.MonkeyPatch) -> LoadOnly:
 
 
 @pytest.fixture
-def spawn(redis_url: str, namespace: str, tmp_path: Path) -> Iterator[Spawn]:
+def spawn(resqplug_processes: Processes) -> Spawn:
     """``spawn("--no-fork", "-q", "loner", app="together_jobs", env={...})``
-    starts ``resqplug work`` in the test namespace; every process started is
-    killed when the test ends."""
-    started: list[Proc] = []
-
-    def start(*args: str, app: str = "together_jobs", env: dict[str, str] | None = None) -> Proc:
-        log = tmp_path / f"worker-{len(started)}.log"
-        proc = Proc(worker_cmd(redis_url, namespace, app, *args), log, env)
-        started.append(proc)
-        return proc
-
-    try:
-        yield start
-    finally:
-        for proc in started:
-            proc.kill()
+    starts ``resqplug work`` in the test namespace, with this folder and the
+    plugins' test folders on its PYTHONPATH; every process started is killed
+    when the test ends, or at the end of ``with spawn(...):``
+    (resqplug/pytest_fixtures.py)."""
+    return resqplug_processes.spawner("together_jobs", path=[HERE, *PLUGIN_TEST_DIRS])

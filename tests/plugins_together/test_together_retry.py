@@ -15,7 +15,6 @@ import scheduler_helpers
 import together_jobs as tj
 from retry_helpers import (
     RetryRecorder,
-    WorkerProcess,
     promote_due,
     redis_now,
     retry_set,
@@ -126,10 +125,10 @@ def test_a_delayed_retry_waits_in_the_scheduler_set_until_due(default_client, re
     ids=["per-exception-list", "backoff-callable"],
 )
 def test_delays_are_honoured_by_a_worker_through_the_scheduler_set(
-    redis_url, namespace, default_client, job_class, delays
+    spawn: Spawn, default_client, job_class, delays
 ):
     job_id = default_client.enqueue(job_class, len(delays), "TimeoutError")
-    with WorkerProcess(redis_url, namespace, "--queues", Q, "--no-fork"):
+    with spawn("--queues", Q, "--no-fork", app="retry_jobs"):
         wait_for(lambda: rj.done(default_client, job_id), 20, "the job to succeed")
     starts = rj.events(default_client, job_id, "start")
     fails = rj.events(default_client, job_id, "fail")

@@ -204,28 +204,3 @@ def cli(
         text=True,
         timeout=timeout,
     )
-
-
-class WorkerProcess:
-    """``resqplug work --app cleaner_jobs`` as a real process; its output goes to
-    a file (never a pipe that could fill up)."""
-
-    def __init__(self, redis_url: str, namespace: str, log: Path, *args: str) -> None:
-        cmd = resqplug_cmd(redis_url, namespace, "work", "--app", APP, *args)
-        self.log_path = log
-        with log.open("w") as out:
-            self.proc = subprocess.Popen(
-                cmd, env=env(), stdout=out, stderr=subprocess.STDOUT, text=True
-            )
-        self.pid = self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-    def output(self) -> str:
-        return self.log_path.read_text()

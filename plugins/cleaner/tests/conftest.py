@@ -4,15 +4,12 @@ resqplug/pytest_fixtures.py through the root conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import pytest
-from cleaner_helpers import Failed, WorkerProcess
+from cleaner_helpers import APP, HERE, Failed
 from resqplug_cleaner import Cleaner
 
 import resqplug
+from resqplug.pytest_fixtures import Processes, Spawner
 
 
 @pytest.fixture
@@ -27,19 +24,8 @@ def failed(default_client: resqplug.Resq) -> Failed:
 
 
 @pytest.fixture
-def spawn(redis_url: str, namespace: str, tmp_path: Path) -> Iterator[Any]:
+def spawn(resqplug_processes: Processes) -> Spawner:
     """``spawn("--no-fork", "-q", "idle")`` starts ``resqplug work --app
     cleaner_jobs`` in the test namespace; every worker started is killed when
-    the test ends."""
-    started: list[WorkerProcess] = []
-
-    def start(*args: str) -> WorkerProcess:
-        proc = WorkerProcess(redis_url, namespace, tmp_path / f"worker-{len(started)}.log", *args)
-        started.append(proc)
-        return proc
-
-    try:
-        yield start
-    finally:
-        for proc in started:
-            proc.kill()
+    the test ends (resqplug/pytest_fixtures.py)."""
+    return resqplug_processes.spawner(APP, path=HERE)

@@ -4,13 +4,11 @@ resqplug/pytest_fixtures.py through the root conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from loner_helpers import Spawn, WorkerProcess
+from loner_helpers import APP, HERE
 
 import resqplug
+from resqplug.pytest_fixtures import Processes, Spawner
 
 
 class Recorder:
@@ -32,20 +30,8 @@ def recorder(default_client: resqplug.Resq) -> Recorder:
 
 
 @pytest.fixture
-def spawn(redis_url: str, namespace: str, tmp_path: Path) -> Iterator[Spawn]:
+def spawn(resqplug_processes: Processes) -> Spawner:
     """``spawn("--no-fork", "-q", "loner")`` starts ``resqplug work --app
     loner_jobs`` in the test namespace; every worker started is killed when the
-    test ends."""
-    started: list[WorkerProcess] = []
-
-    def start(*args: str, extra_env: dict[str, str] | None = None) -> WorkerProcess:
-        log = tmp_path / f"worker-{len(started)}.log"
-        proc = WorkerProcess(redis_url, namespace, log, *args, extra_env=extra_env)
-        started.append(proc)
-        return proc
-
-    try:
-        yield start
-    finally:
-        for proc in started:
-            proc.kill()
+    test ends (resqplug/pytest_fixtures.py)."""
+    return resqplug_processes.spawner(APP, path=HERE)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import resqplug_loner
 
@@ -30,43 +30,6 @@ def run_cli(redis_url: str, namespace: str, *args: str) -> subprocess.CompletedP
         text=True,
         timeout=60,
     )
-
-
-class WorkerProcess:
-    """``resqplug work --app loner_jobs`` as a real process; its output goes to
-    a file (never a pipe that could fill up)."""
-
-    def __init__(
-        self,
-        redis_url: str,
-        namespace: str,
-        log: Path,
-        *args: str,
-        extra_env: dict[str, str] | None = None,
-    ) -> None:
-        cmd = resqplug_cmd(redis_url, namespace, "work", "--app", APP, *args)
-        self.log_path = log
-        with log.open("w") as out:
-            self.proc = subprocess.Popen(
-                cmd, env=env(extra_env), stdout=out, stderr=subprocess.STDOUT, text=True
-            )
-        self.pid = self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL (kill -9) and reap the process."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(10)
-
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-
-class Spawn(Protocol):
-    def __call__(self, *args: str, extra_env: dict[str, str] | None = None) -> WorkerProcess: ...
 
 
 def holder(target: Any, *args: Any) -> str | None:

@@ -8,11 +8,12 @@ scheduler (its delayed set) and the loner is tested in tests/plugins_together.""
 from __future__ import annotations
 
 import pytest
-from retry_helpers import RetryRecorder, scheduler_loaded
+from retry_helpers import HERE, WITHOUT_SCHEDULER, RetryRecorder, scheduler_loaded
 
 import resqplug
 from resqplug import plugins
 from resqplug.plugins import DISABLE_ENV
+from resqplug.pytest_fixtures import Processes, Spawner
 
 
 @pytest.fixture
@@ -32,3 +33,12 @@ def recorder(request: pytest.FixtureRequest, default_client: resqplug.Resq) -> R
     rec = RetryRecorder()
     resqplug.register(rec, name="retry-test-recorder")
     return rec
+
+
+@pytest.fixture
+def spawn(resqplug_processes: Processes) -> Spawner:
+    """``spawn("--no-fork")`` starts ``resqplug work --app retry_jobs -q retry``
+    in the test namespace, its delayed retries in the retry plugin's own set
+    (``WITHOUT_SCHEDULER``); every worker started is killed when the test ends,
+    or at the end of ``with spawn(...):`` (resqplug/pytest_fixtures.py)."""
+    return resqplug_processes.spawner("retry_jobs", path=HERE, queue="retry", env=WITHOUT_SCHEDULER)

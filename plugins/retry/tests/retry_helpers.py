@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -112,37 +111,3 @@ class RetryRecorder:
     @resqplug.hookimpl
     def before_enqueue(self, job: resqplug.Job) -> None:
         self.enqueued.append({"id": job.id, "attempt": job.attempt, "meta": dict(job.meta)})
-
-
-class WorkerProcess:
-    """``resqplug work --app retry_jobs`` as a real process."""
-
-    def __init__(
-        self,
-        redis_url: str,
-        namespace: str,
-        *args: str,
-        extra_env: dict[str, str] | None = None,
-    ) -> None:
-        cmd = resqplug_cmd(redis_url, namespace, "work", "--app", "retry_jobs", *args)
-        self.proc = subprocess.Popen(
-            cmd, env=env(extra_env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        self.pid = self.proc.pid
-
-    def __enter__(self) -> WorkerProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def signal(self, sig: int) -> None:
-        os.kill(self.pid, sig)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.communicate(timeout=10)

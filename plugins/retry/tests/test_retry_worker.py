@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import retry_jobs as rj
-from retry_helpers import WITHOUT_SCHEDULER, WorkerProcess, retry_set, wait_for
+from retry_helpers import retry_set, wait_for
 
 import resqplug
 
@@ -19,11 +19,6 @@ Q = "retry"
 # A delayed retry is moved by a worker's heartbeat thread about every 0.5 s;
 # a busy test machine (-n 4, forking workers) may add a little.
 LATE_AT_MOST_S = 2.0
-
-
-def worker(redis_url: str, namespace: str, *args: str) -> WorkerProcess:
-    """A worker of the retry queue, its delayed retries in the retry plugin's own set."""
-    return WorkerProcess(redis_url, namespace, "--queues", Q, *args, extra_env=WITHOUT_SCHEDULER)
 
 
 def stats(client: resqplug.Resq) -> tuple[int, int]:
@@ -48,9 +43,9 @@ def check_delays(client: resqplug.Resq, job_id: str, delays: list[float]) -> lis
     return starts
 
 
-def test_retry_then_success_in_a_forking_worker(redis_url, namespace, default_client):
+def test_retry_then_success_in_a_forking_worker(spawn, default_client):
     job_id = default_client.enqueue(rj.RetryFlaky, 2)
-    with worker(redis_url, namespace):
+    with spawn():
         wait_for(lambda: rj.done(default_client, job_id), 20, "the job to succeed")
         wait_for(lambda: stats(default_client)[0] == 3, 5, "three runs acknowledged")
     starts = rj.events(default_client, job_id, "start")
@@ -69,9 +64,9 @@ def test_retry_then_success_in_a_forking_worker(redis_url, namespace, default_cl
     ],
     ids=["per-exception-list", "backoff-list", "backoff-callable"],
 )
-def test_delays_are_honoured_by_a_worker(redis_url, namespace, default_client, job_class, delays):
+def test_delays_are_honoured_by_a_worker(spawn, default_client, job_class, delays):
     job_id = default_client.enqueue(job_class, len(delays), "TimeoutError")
-    with worker(redis_url, namespace, "--no-fork"):
+    with spawn("--no-fork"):
         wait_for(lambda: rj.done(default_client, job_id), 20, "the job to succeed")
         wait_for(lambda: stats(default_client)[0] == 3, 5, "three runs acknowledged")
     check_delays(default_client, job_id, delays)
@@ -79,10 +74,10 @@ def test_delays_are_honoured_by_a_worker(redis_url, namespace, default_client, j
     assert stats(default_client) == (3, 0)
 
 
-def test_delayed_retry_is_moved_by_a_running_worker(redis_url, namespace, default_client):
+def test_delayed_retry_is_moved_by_a_running_worker(spawn, default_client):
     delayed = retry_set(default_client)
     job_id = default_client.enqueue(rj.RetryDelayed, 1)
-    with worker(redis_url, namespace, "--no-fork"):
+    with spawn("--no-fork"):
         # The retry waits (same id, attempt 2) in the delayed set, not in the queue...
         item = wait_for(lambda: delayed.find(job_id), 10, "the retry in the delayed set")
         assert item.payload["meta"]["attempt"] == 2
@@ -93,19 +88,19 @@ def test_delayed_retry_is_moved_by_a_running_worker(redis_url, namespace, defaul
     assert delayed.count() == 0
 
 
-def test_kill_9_mid_attempt_keeps_the_attempt_count(redis_url, namespace, default_client):
+def test_kill_9_mid_attempt_keeps_the_attempt_count(spawn, default_client):
     job_id = default_client.enqueue(rj.RetrySleepy, 60)
-    first = worker(redis_url, namespace, "--no-fork")
+    first = spawn("--no-fork")
     try:
         wait_for(
             lambda: rj.events(default_client, job_id, "sleeping"), 20, "attempt 2 to be running"
         )
         first.signal(signal.SIGKILL)
         first.proc.wait(10)
-        with worker(redis_url, namespace, "--no-fork") as second:
+        with spawn("--no-fork") as second:
             wait_for(lambda: rj.done(default_client, job_id), 30, "the job to finish")
     finally:
-        first.stop()
+        first.kill()
     starts = rj.events(default_client, job_id, "start")
     # Attempt 2 ran again after the reaper recovered it (payload meta kept its
     # attempt number), failed, and attempt 3 followed.

@@ -4,33 +4,27 @@ resqplug/pytest_fixtures.py through the root conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from scheduler_helpers import APP, Proc, Spawn, resqplug_cmd
+from scheduler_helpers import APP, TESTS, Spawn
+
+from resqplug.pytest_fixtures import Processes, ResqplugProcess
 
 
 @pytest.fixture
-def spawn(redis_url: str, namespace: str, tmp_path: Path) -> Iterator[Spawn]:
+def spawn(resqplug_processes: Processes) -> Spawn:
     """``spawn("scheduler", "--interval", "0.1", plugins="count")`` starts
     ``resqplug <args> --app scheduler_jobs`` in the test namespace (``plugins``:
     test plugins of scheduler_jobs to load, ``disable``: installed plugins to
-    block); every process started is killed when the test ends."""
-    started: list[Proc] = []
+    block, ``app=False``: no ``--app``); every process started is killed when
+    the test ends (resqplug/pytest_fixtures.py)."""
+    spawner = resqplug_processes.spawner(
+        APP, path=TESTS, command=None, fast_lease=False, drop=("RESQPLUG_", "SCHEDTEST_")
+    )
 
-    def start(*args: str, plugins: str = "", disable: str = "", app: bool = True) -> Proc:
-        command, *rest = args
-        extra = ["--app", APP] if app else []
-        cmd = resqplug_cmd(redis_url, namespace, command, *extra, *rest)
-        log = tmp_path / f"proc-{len(started)}-{command}.log"
+    def start(
+        *args: str, plugins: str = "", disable: str = "", app: bool = True
+    ) -> ResqplugProcess:
         extra_env = {"SCHEDTEST_PLUGINS": plugins, "RESQPLUG_DISABLE_PLUGINS": disable}
-        proc = Proc(cmd, log, {k: v for k, v in extra_env.items() if v})
-        started.append(proc)
-        return proc
+        return spawner(*args, app=app, env={k: v for k, v in extra_env.items() if v})
 
-    try:
-        yield start
-    finally:
-        for proc in started:
-            proc.kill()
+    return start

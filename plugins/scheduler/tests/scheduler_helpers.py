@@ -3,10 +3,7 @@ reading what the jobs of ``scheduler_jobs`` recorded."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -14,7 +11,13 @@ from typing import Any
 
 import resqplug
 from resqplug.delayed import DelayedSet
-from resqplug.pytest_fixtures import FAST_LEASE, child_env, resqplug_cmd, wait_for  # noqa: F401 - re-exported for the tests
+from resqplug.pytest_fixtures import (  # noqa: F401 - re-exported for the tests
+    FAST_LEASE,
+    ResqplugProcess,
+    child_env,
+    resqplug_cmd,
+    wait_for,
+)
 
 TESTS = Path(__file__).resolve().parent
 APP = "scheduler_jobs"
@@ -23,50 +26,6 @@ APP = "scheduler_jobs"
 def env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """A child process's environment, with this folder on PYTHONPATH."""
     return child_env(TESTS, extra, fast_lease=False, drop=("RESQPLUG_", "SCHEDTEST_"))
-
-
-class Proc:
-    """A ``resqplug`` subprocess; its output goes to a file (never a full pipe)."""
-
-    def __init__(self, cmd: list[str], log: Path, extra_env: dict[str, str]) -> None:
-        self.cmd = cmd
-        self.log_path = log
-        self._log = log.open("w")
-        self.proc = subprocess.Popen(
-            cmd, env=env(extra_env), stdout=self._log, stderr=subprocess.STDOUT, text=True
-        )
-        self.pid = self.proc.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        os.kill(self.pid, sig)
-
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM and wait (SIGKILL if it does not exit in time)."""
-        if self.alive:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"{self.cmd} did not exit on SIGTERM; output:\n{self.output()}")
-
-    def kill(self) -> None:
-        if self.alive:
-            self.proc.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(5)
-        self._log.close()
-
-    def wait(self, timeout: float = 20.0) -> int:
-        return self.proc.wait(timeout)
-
-    def output(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")
 
 
 def run_cli(redis_url: str, namespace: str, *args: str, timeout: float = 30.0, **kw: Any) -> Any:
@@ -81,7 +40,8 @@ def run_cli(redis_url: str, namespace: str, *args: str, timeout: float = 30.0, *
     )
 
 
-Spawn = Callable[..., Proc]
+Spawn = Callable[..., ResqplugProcess]
+"""The ``spawn`` fixture: ``spawn("scheduler", "--interval", "0.1", plugins="count")``."""
 
 OURS = ("core", "scheduler")
 
@@ -94,9 +54,6 @@ def only_our_plugins() -> str:
     for name in others:
         resqplug.unregister(name)
     return ",".join(others)
-
-
-"""The ``spawn`` fixture: ``spawn("scheduler", "--interval", "0.1", plugins="count")``."""
 
 
 # --- reading what happened ---------------------------------------------------------

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import resqplug_scheduler as scheduler
 import scheduler_jobs as jobs
 from scheduler_helpers import (
-    Proc,
+    ResqplugProcess,
     Spawn,
     before_enqueue_calls,
     run_cli,
@@ -26,21 +26,21 @@ from scheduler_helpers import (
 import resqplug
 
 
-def wait_workers(client: resqplug.Resq, count: int, *procs: Proc) -> None:
+def wait_workers(client: resqplug.Resq, count: int, *procs: ResqplugProcess) -> None:
     def up() -> bool:
         for p in procs:
-            assert p.alive, f"{p.cmd} exited early:\n{p.output()}"
+            assert p.alive(), f"{p.cmd} exited early:\n{p.output()}"
         return client.redis.scard(client.keys.workers) >= count
 
     wait_for(up, timeout=15, what=f"{count} workers registered")
 
 
-def wait_leader(client: resqplug.Resq, *procs: Proc) -> str:
+def wait_leader(client: resqplug.Resq, *procs: ResqplugProcess) -> str:
     leader_key = client.keys.plugin("scheduler", "leader")
 
     def leader() -> bytes | None:
         for p in procs:
-            assert p.alive, f"{p.cmd} exited early:\n{p.output()}"
+            assert p.alive(), f"{p.cmd} exited early:\n{p.output()}"
         return client.redis.get(leader_key)
 
     return wait_for(leader, timeout=15, what="a scheduler leading").decode()
@@ -86,7 +86,7 @@ def test_delayed_jobs_run_at_their_time_not_before_with_a_worker(
         assert calls[1][1] >= dues[name]
     assert scheduler.delayed_count() == 0
     assert scheduler.next_delayed() is None
-    assert worker.alive
+    assert worker.alive()
 
 
 def test_a_scheduler_process_moves_due_jobs_at_their_time(
@@ -116,7 +116,7 @@ def test_a_scheduler_process_moves_due_jobs_at_their_time(
     assert worker.wait(20) == 0, worker.output()
     assert runs(default_client) == {soon: 1}
     assert started(default_client)[soon] >= due
-    assert sched.alive
+    assert sched.alive()
 
 
 def test_hook_raising_at_move_time_in_a_worker_fails_the_job_not_drops_it(

@@ -16,7 +16,7 @@ import resqplug_scheduler as scheduler
 import scheduler_jobs as jobs
 from resqplug_scheduler import ScheduleStore
 from scheduler_helpers import (
-    Proc,
+    ResqplugProcess,
     Spawn,
     add_many,
     bulk_delay,
@@ -33,9 +33,9 @@ from scheduler_helpers import (
 import resqplug
 
 
-def check_alive(*procs: Proc) -> None:
+def check_alive(*procs: ResqplugProcess) -> None:
     for p in procs:
-        assert p.alive, f"{p.cmd} exited early:\n{p.output()}"
+        assert p.alive(), f"{p.cmd} exited early:\n{p.output()}"
 
 
 def leader_token(client: resqplug.Resq) -> str | None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from resqplug_scheduler import ScheduleStore
 from scheduler_helpers import (
-    Proc,
+    ResqplugProcess,
     Spawn,
     metas,
     queued,
@@ -33,16 +33,16 @@ def fired(client: resqplug.Resq, schedule: str, queue: str = "sched") -> list[di
     ]
 
 
-def alive(*procs: Proc) -> None:
+def alive(*procs: ResqplugProcess) -> None:
     for p in procs:
-        assert p.alive, f"{p.cmd} exited:\n{p.output()}"
+        assert p.alive(), f"{p.cmd} exited:\n{p.output()}"
 
 
 def wait_fired(
     client: resqplug.Resq,
     schedule: str,
     count: int,
-    *procs: Proc,
+    *procs: ResqplugProcess,
     queue: str = "sched",
     timeout: float = 15,
 ) -> list[dict[str, Any]]:
@@ -251,11 +251,11 @@ def test_toml_entry_with_a_date_arg_is_reported_not_fatal(
     )
     sched = spawn("scheduler", "--schedule", str(path), "--interval", "0.1")
     wait_for(
-        lambda: not sched.alive or fired(default_client, "good"),
+        lambda: not sched.alive() or fired(default_client, "good"),
         timeout=15,
         what="the scheduler to fire or exit",
     )
-    assert sched.alive, sched.output()
+    assert sched.alive(), sched.output()
     wait_for(lambda: "dated" in ScheduleStore(default_client).error_of(), what="dated's error")
 
 

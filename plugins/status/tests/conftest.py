@@ -4,29 +4,21 @@ resqplug/pytest_fixtures.py through the root conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from status_helpers import Spawn, WorkerProcess
+from status_helpers import HERE, Spawn
+
+from resqplug.pytest_fixtures import Processes, ResqplugProcess
 
 
 @pytest.fixture
-def spawn(redis_url: str, namespace: str, tmp_path: Path) -> Iterator[Spawn]:
-    """``spawn("--no-fork")`` starts ``resqplug work --app status_jobs -q status``
-    in the test namespace (``sync_kills=True``: with status_jobs.KillRaceSync);
-    every worker started is killed when the test ends."""
-    started: list[WorkerProcess] = []
+def spawn(resqplug_processes: Processes) -> Spawn:
+    """``spawn("--no-fork")`` starts ``resqplug -v work --app status_jobs -q
+    status`` in the test namespace (``sync_kills=True``: with
+    status_jobs.KillRaceSync, which reads the worker's log); every worker
+    started is killed when the test ends (resqplug/pytest_fixtures.py)."""
+    spawner = resqplug_processes.spawner("status_jobs", path=HERE, queue="status", options=["-v"])
 
-    def start(*args: str, sync_kills: bool = False) -> WorkerProcess:
-        log = tmp_path / f"worker-{len(started)}.log"
-        extra = {"STATUS_TEST_SYNC_LOG": str(log)} if sync_kills else None
-        proc = WorkerProcess(redis_url, namespace, log, "-q", "status", *args, extra_env=extra)
-        started.append(proc)
-        return proc
+    def start(*args: str, sync_kills: bool = False) -> ResqplugProcess:
+        return spawner(*args, log_env="STATUS_TEST_SYNC_LOG" if sync_kills else None)
 
-    try:
-        yield start
-    finally:
-        for proc in started:
-            proc.kill()
+    return start

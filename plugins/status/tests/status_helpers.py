@@ -7,9 +7,14 @@ import subprocess
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import IO
 
-from resqplug.pytest_fixtures import FAST_LEASE, child_env, resqplug_cmd, wait_for  # noqa: F401 - re-exported for the tests
+from resqplug.pytest_fixtures import (  # noqa: F401 - re-exported for the tests
+    FAST_LEASE,
+    ResqplugProcess,
+    child_env,
+    resqplug_cmd,
+    wait_for,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -57,41 +62,5 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
-class WorkerProcess:
-    """``resqplug work --app status_jobs -q status ...`` as a real process; its
-    log goes to a file (a pipe could fill up and block the worker)."""
-
-    def __init__(
-        self,
-        redis_url: str,
-        namespace: str,
-        log: Path,
-        *args: str,
-        extra_env: dict[str, str] | None = None,
-    ) -> None:
-        self.log = log
-        self._log_file: IO[str] = open(log, "w")  # noqa: SIM115 - closed in kill()
-        cmd = resqplug_cmd(redis_url, namespace, "-v", "work", "--app", "status_jobs", *args)
-        self.proc = subprocess.Popen(
-            cmd, env=env(extra_env), stdout=subprocess.DEVNULL, stderr=self._log_file, text=True
-        )
-        self.pid = self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def output(self) -> str:
-        self._log_file.flush()
-        return self.log.read_text()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        try:
-            self.proc.wait(10)
-        finally:
-            self._log_file.close()
-
-
-Spawn = Callable[..., WorkerProcess]
-"""The ``spawn`` fixture: ``spawn(*worker_args, sync_kills=False) -> WorkerProcess``."""
+Spawn = Callable[..., ResqplugProcess]
+"""The ``spawn`` fixture: ``spawn(*worker_args, sync_kills=False) -> ResqplugProcess``."""

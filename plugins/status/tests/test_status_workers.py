@@ -12,7 +12,7 @@ import pytest
 import resqplug_status
 import status_jobs as sj
 from resqplug_status import STATES, StatusStore
-from status_helpers import Spawn, WorkerProcess, pid_alive, wait_for
+from status_helpers import ResqplugProcess, Spawn, pid_alive, wait_for
 
 import resqplug
 from resqplug.worker.reaper import Reaper
@@ -31,7 +31,7 @@ def states_of(store: StatusStore, job_id: str) -> list[str]:
     return [s for s in STATES if r.zscore(store.state_index + s, job_id) is not None]
 
 
-def running(client: resqplug.Resq, job_id: str, worker: WorkerProcess) -> None:
+def running(client: resqplug.Resq, job_id: str, worker: ResqplugProcess) -> None:
     """Wait until ``job_id`` runs (its status says so and the job started)."""
 
     def started() -> bool:
@@ -46,7 +46,7 @@ def running(client: resqplug.Resq, job_id: str, worker: WorkerProcess) -> None:
     wait_for(started, 20, f"job {job_id} to run")
 
 
-def final(job_id: str, worker: WorkerProcess, timeout: float = 10) -> resqplug_status.Status:
+def final(job_id: str, worker: ResqplugProcess, timeout: float = 10) -> resqplug_status.Status:
     status = resqplug_status.wait(job_id, timeout=timeout)
     assert status is not None
     assert status.final, f"{job_id} is {status.status}; worker log:\n{worker.output()}"
@@ -180,7 +180,7 @@ def test_a_cooperative_kill_in_fork_mode_does_not_kill_the_next_job(
 
 def kill_worker_running(
     spawn: Spawn, client: resqplug.Resq, *args: str
-) -> tuple[str, WorkerProcess]:
+) -> tuple[str, ResqplugProcess]:
     worker = spawn(*args)
     job_id = resqplug.enqueue(sj.StatusRecoverable, 30)
     assert job_id is not None

@@ -1,0 +1,43 @@
+"""resqplug-metrics: Prometheus metrics per queue and job class (enqueued,
+started, succeeded, failed, retried, killed, recovered, duration and queue
+latency histograms), counted in Redis by the core's own scripts, plus gauges
+read at scrape time (queue sizes, oldest job's age, workers by state, jobs in
+flight). Served on the dashboard's ``/metrics`` and by ``resqplug metrics serve``."""
+
+from __future__ import annotations
+
+from .figures import BUCKETS, CAP_ENV, COUNTERS, OTHER
+from .plugin import MetricsPlugin
+from .read import Counts, read_counts
+
+__version__ = "0.1.0"
+__all__ = [
+    "BUCKETS",
+    "CAP_ENV",
+    "COUNTERS",
+    "OTHER",
+    "Counts",
+    "MetricsPlugin",
+    "collector",
+    "exposition",
+    "plugin",
+    "read_counts",
+]
+
+
+def collector(client: object = None) -> object:
+    """A prometheus-client Collector reading ``client``'s Redis at each scrape
+    (default: the default client): ``REGISTRY.register(collector())``."""
+    from .collector import RedisCollector
+
+    return RedisCollector(client)  # type: ignore[arg-type]
+
+
+def exposition(client: object = None) -> tuple[bytes, str]:
+    """The metrics in Prometheus text format, and its content type."""
+    from .collector import exposition as render
+
+    return render(client)  # type: ignore[arg-type]
+
+
+plugin = MetricsPlugin()

@@ -1,0 +1,93 @@
+"""What is counted and how it is written: the label sets, the cap, the
+histogram buckets, and the writes that carry a job's figures in the core's
+own scripts (no Redis here, so a fork child builds them without connecting)."""
+
+from __future__ import annotations
+
+import json
+import os
+from bisect import bisect_left
+from importlib import resources
+
+import resqplug
+from resqplug.ext import Batched, Job, keys_for
+
+from .keys import keys_of
+
+ENQUEUED, RUNS = "metrics.enqueued", "metrics.runs"
+# Upper bounds (seconds) of the duration and queue latency buckets; one more,
+# +Inf, holds the rest. Fixed: changing them would mix incompatible counts.
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+OUTCOMES = ("succeeded", "failed", "retried", "killed", "recovered")
+COUNTERS = ("enqueued", "started", *OUTCOMES)
+OTHER = ("(other)", "(other)")  # where the counts of label sets past the cap go
+LONGEST = 1e7  # seconds (about 116 days): longer times count as this much
+CAP_ENV = "RESQPLUG_METRICS_MAX_LABEL_SETS"
+DEFAULT_CAP = 1000
+
+
+def cap_from_env() -> int:
+    """The cap on distinct (queue, job class) label sets: RESQPLUG_METRICS_MAX_LABEL_SETS
+    (default 1000); a value that is not a positive integer gives the default."""
+    try:
+        value = int(os.environ.get(CAP_ENV, DEFAULT_CAP))
+    except ValueError:
+        return DEFAULT_CAP
+    return value if value > 0 else DEFAULT_CAP
+
+
+CAP = cap_from_env()
+_LABELS: dict[tuple[str, str], str] = {}
+_LABELS_KEPT = 4096
+
+
+def label_set(queue: str, class_name: str) -> str:
+    """The (queue, job class) label set as it is stored: a compact JSON array."""
+    found = _LABELS.get((queue, class_name))
+    if found is None:
+        found = json.dumps([queue, class_name], ensure_ascii=False, separators=(",", ":"))
+        if len(_LABELS) >= _LABELS_KEPT:
+            _LABELS.clear()
+        _LABELS[(queue, class_name)] = found
+    return found
+
+
+def bucket(seconds: float) -> int:
+    """The index of the bucket holding ``seconds`` (len(BUCKETS) is +Inf)."""
+    return bisect_left(BUCKETS, seconds)
+
+
+def clamp(seconds: float) -> float:
+    """A measured time kept within [0, LONGEST] (NaN is 0): a payload's
+    enqueued_at is untrusted, and the sums must stay integers Redis adds."""
+    return min(seconds, LONGEST) if seconds > 0 else 0.0
+
+
+def enqueued_write(job: Job) -> resqplug.Write:
+    keys = keys_of(keys_for(job))
+    return resqplug.Write(ENQUEUED, keys.pair(), (label_set(job.queue, job.class_name), CAP))
+
+
+def run_write(
+    job: Job, outcome: str, duration: float | None, latency: float | None
+) -> resqplug.Write:
+    """The write of one ended run; ``duration``/``latency`` None when this
+    process did not see the run start (a child that died, a dead worker's job)."""
+    keys = keys_of(keys_for(job))
+    args: tuple[str | int, ...] = (label_set(job.queue, job.class_name), CAP, outcome)
+    for seconds in (duration, latency):
+        if seconds is None:
+            args += ("", 0)
+        else:
+            seconds = clamp(seconds)
+            args += (bucket(seconds), int(seconds * 1_000_000))
+    return resqplug.Write(RUNS, keys.pair(), args)
+
+
+def fragments() -> dict[str, str]:
+    """The write fragments of the plugin (hook ``write_scripts``)."""
+    lua = resources.files("resqplug_metrics").joinpath("lua")
+    return {
+        ENQUEUED: Batched(lua.joinpath("metrics_enqueued.lua").read_text("utf-8")),
+        RUNS: Batched(lua.joinpath("metrics_runs.lua").read_text("utf-8")),
+    }

@@ -1,0 +1,109 @@
+"""The metrics plugin's hooks. Each enqueue and each ended run appends one
+write to the job; the core applies it in the script it runs anyway (the
+enqueue script, the worker's batched ack), where the batch's figures are
+summed in Lua. Nothing here talks to Redis on the hot path."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator
+from typing import Any
+
+import resqplug
+from resqplug.ext import Job, hookimpl, redis_down
+
+from .figures import enqueued_write, fragments, run_write
+
+log = logging.getLogger("resqplug.metrics")
+
+STARTED = "_resqplug_metrics_started"  # (perf_counter, wall clock) on the job
+COUNTED = "_resqplug_metrics_write"  # the run's write, once appended
+
+
+def outcome_of(action: str | None, exc: BaseException) -> str:
+    """How a failed run ended, from the final answer of ``handle_failure``."""
+    if action is not None and action.startswith("retried"):
+        return "retried"
+    if action == "killed" or isinstance(exc, resqplug.DirtyExit):
+        return "killed"
+    return "failed"
+
+
+def count_run(job: Job, outcome: str) -> None:
+    """Append the write of this run (replacing one appended earlier: an
+    after_perform after ours failed the job)."""
+    started = getattr(job, STARTED, None)
+    duration = latency = None
+    if started is not None:
+        duration = time.perf_counter() - started[0]
+        at = job.enqueued_at
+        if isinstance(at, (int, float)):
+            latency = started[1] - at
+    write = run_write(job, outcome, duration, latency)
+    earlier = getattr(job, COUNTED, None)
+    if earlier is not None and earlier in job.writes:
+        job.writes.remove(earlier)
+    setattr(job, COUNTED, write)
+    job.writes.append(write)
+
+
+class MetricsPlugin:
+    @hookimpl
+    def write_scripts(self) -> dict[str, str]:
+        return fragments()
+
+    @hookimpl
+    def before_enqueue(self, job: Job) -> None:
+        # A job going to a delayed set is counted when it is moved to its queue
+        # (before_enqueue fires again then).
+        if job.due is None:
+            job.writes.append(enqueued_write(job))
+
+    @hookimpl(tryfirst=True)
+    def before_perform(self, job: Job) -> None:
+        setattr(job, STARTED, (time.perf_counter(), time.time()))
+
+    @hookimpl(trylast=True)
+    def after_perform(self, job: Job) -> None:
+        count_run(job, "succeeded")
+
+    @hookimpl(wrapper=True, specname="handle_failure")
+    def count_failure(self, job: Job, exc: BaseException) -> Generator[None, Any, Any]:
+        try:
+            action = yield
+        except BaseException:  # the core records the failure
+            count_run(job, "failed")
+            raise
+        count_run(job, outcome_of(action, exc))
+        return action
+
+    @hookimpl
+    def job_recovered(self, job: Job) -> None:
+        """Back in its queue unfinished: not on the hot path (a dead worker,
+        a worker's own stop), so the write is applied in a round trip here."""
+        try:
+            resqplug.client_for(job).apply_writes([run_write(job, "recovered", None, None)])
+        except Exception as exc:
+            if not redis_down(exc):
+                raise
+            log.warning("recovered job %s not counted: %s", job.id, exc)
+
+    @hookimpl
+    def warm_up(self, job: Job) -> None:
+        """A run's metrics code in the process that forks job children."""
+        setattr(job, STARTED, (time.perf_counter(), time.time()))
+        run_write(job, "succeeded", 0.0, 0.0)
+        enqueued_write(job)
+
+    @hookimpl
+    def dashboard_pages(self) -> list[Any]:
+        from .web import ENDPOINT
+
+        return [ENDPOINT]
+
+    @hookimpl
+    def add_cli_commands(self, cli: Any) -> None:
+        from .cli import metrics_group
+
+        cli.add_command(metrics_group)

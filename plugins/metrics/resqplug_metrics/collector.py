@@ -16,7 +16,6 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 import resqplug
 from resqplug.ext import redis_down
@@ -41,7 +40,7 @@ HISTOGRAMS = {
     "duration": ("resqplug_job_duration_seconds", "How long runs took, hooks included"),
     "latency": ("resqplug_job_queue_latency_seconds", "From enqueue to the start of the run"),
 }
-BOUNDS = [floatToGoString(b) for b in BUCKETS] + ["+Inf"]  # "1.0", as Prometheus writes them
+BOUNDS = [repr(float(b)) for b in BUCKETS] + ["+Inf"]  # "1.0", as Prometheus writes them
 
 
 def counter_families(counts: dict[Labels, Counts]) -> Iterator[Metric]:

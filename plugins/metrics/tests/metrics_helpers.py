@@ -6,10 +6,10 @@ import subprocess
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
+from resqplug_metrics import read_counts
 
 import resqplug
 from resqplug.pytest_fixtures import child_env, resqplug_cmd
-from resqplug_metrics import read_counts
 
 HERE = Path(__file__).resolve().parent
 

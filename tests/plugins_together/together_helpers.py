@@ -12,7 +12,7 @@ from resqplug.pytest_fixtures import child_env, resqplug_cmd, wait_for  # noqa: 
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-ALL_PLUGINS = ("cleaner", "loner", "retry", "scheduler", "status")
+ALL_PLUGINS = ("cleaner", "loner", "metrics", "retry", "scheduler", "status")
 PLUGIN_TEST_DIRS = [ROOT / "plugins" / name / "tests" for name in ALL_PLUGINS]
 
 

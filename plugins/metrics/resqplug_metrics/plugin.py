@@ -19,6 +19,7 @@ log = logging.getLogger("resqplug.metrics")
 
 STARTED = "_resqplug_metrics_started"  # (perf_counter, wall clock) on the job
 COUNTED = "_resqplug_metrics_write"  # the run's write, once appended
+MARK = "metrics"  # the plugin's part of a payload's meta: {"delayed": 1}, see before_enqueue
 
 
 def outcome_of(action: str | None, exc: BaseException) -> str:
@@ -55,14 +56,21 @@ class MetricsPlugin:
 
     @hookimpl
     def before_enqueue(self, job: Job) -> None:
-        # A job going to a delayed set is counted when it is moved to its queue
-        # (before_enqueue fires again then).
-        if job.due is None:
-            job.writes.append(enqueued_write(job))
+        """Count each job once when it is accepted: written to its queue, or to
+        a delayed set (scheduled, a delayed retry). A job written to a delayed
+        set is marked in its meta, so the move to its queue (through these
+        hooks again, or without them) is not counted twice."""
+        if job.due is not None:
+            job.meta[MARK] = {"delayed": 1}
+        elif job.meta.pop(MARK, None) is not None:
+            return  # moved from a delayed set: counted when it was written there
+        job.writes.append(enqueued_write(job))
 
     @hookimpl(tryfirst=True)
     def before_perform(self, job: Job) -> None:
         setattr(job, STARTED, (time.perf_counter(), time.time()))
+        if MARK in job.meta:  # moved without hooks: what is enqueued from this run is new
+            del job.meta[MARK]
 
     @hookimpl(trylast=True)
     def after_perform(self, job: Job) -> None:

@@ -37,19 +37,11 @@ def cap_from_env() -> int:
 
 
 CAP = cap_from_env()
-_LABELS: dict[tuple[str, str], str] = {}
-_LABELS_KEPT = 4096
 
 
 def label_set(queue: str, class_name: str) -> str:
     """The (queue, job class) label set as it is stored: a compact JSON array."""
-    found = _LABELS.get((queue, class_name))
-    if found is None:
-        found = json.dumps([queue, class_name], ensure_ascii=False, separators=(",", ":"))
-        if len(_LABELS) >= _LABELS_KEPT:
-            _LABELS.clear()
-        _LABELS[(queue, class_name)] = found
-    return found
+    return json.dumps([queue, class_name], ensure_ascii=False, separators=(",", ":"))
 
 
 def bucket(seconds: float) -> int:
@@ -63,9 +55,23 @@ def clamp(seconds: float) -> float:
     return min(seconds, LONGEST) if seconds > 0 else 0.0
 
 
+_ENQUEUED: dict[tuple[str, str, str], resqplug.Write] = {}
+_RUNS: dict[tuple[str, str, str], tuple[tuple[str], str]] = {}
+_KEPT = 4096  # the caches are emptied when they reach this size
+
+
 def enqueued_write(job: Job) -> resqplug.Write:
-    keys = keys_of(keys_for(job))
-    return resqplug.Write(ENQUEUED, keys.pair(), (label_set(job.queue, job.class_name), CAP))
+    """The write counting one enqueue: the same (immutable) one for every job
+    of a namespace, queue and class."""
+    keys = keys_for(job)
+    found = _ENQUEUED.get((keys.namespace, job.queue, job.class_name))
+    if found is None:
+        if len(_ENQUEUED) >= _KEPT:
+            _ENQUEUED.clear()
+        counters = keys_of(keys).counters
+        found = resqplug.Write(ENQUEUED, (counters,), (label_set(job.queue, job.class_name),))
+        _ENQUEUED[(keys.namespace, job.queue, job.class_name)] = found
+    return found
 
 
 def run_write(
@@ -73,21 +79,29 @@ def run_write(
 ) -> resqplug.Write:
     """The write of one ended run; ``duration``/``latency`` None when this
     process did not see the run start (a child that died, a dead worker's job)."""
-    keys = keys_of(keys_for(job))
-    args: tuple[str | int, ...] = (label_set(job.queue, job.class_name), CAP, outcome)
+    keys = keys_for(job)
+    found = _RUNS.get((keys.namespace, job.queue, job.class_name))
+    if found is None:
+        if len(_RUNS) >= _KEPT:
+            _RUNS.clear()
+        found = (keys_of(keys).counters,), label_set(job.queue, job.class_name)
+        _RUNS[(keys.namespace, job.queue, job.class_name)] = found
+    args: tuple[str | int, ...] = (found[1], outcome)
     for seconds in (duration, latency):
         if seconds is None:
             args += ("", 0)
         else:
             seconds = clamp(seconds)
             args += (bucket(seconds), int(seconds * 1_000_000))
-    return resqplug.Write(RUNS, keys.pair(), args)
+    return resqplug.Write(RUNS, found[0], args)
 
 
 def fragments() -> dict[str, str]:
     """The write fragments of the plugin (hook ``write_scripts``)."""
     lua = resources.files("resqplug_metrics").joinpath("lua")
-    return {
-        ENQUEUED: Batched(lua.joinpath("metrics_enqueued.lua").read_text("utf-8")),
-        RUNS: Batched(lua.joinpath("metrics_runs.lua").read_text("utf-8")),
-    }
+
+    def source(name: str) -> Batched:
+        text = lua.joinpath(name).read_text("utf-8")
+        return Batched(text.replace("@CAP@", str(CAP), 1))
+
+    return {ENQUEUED: source("metrics_enqueued.lua"), RUNS: source("metrics_runs.lua")}

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from .keys import keys_of
+from .keys import LABEL_SETS, keys_of
 from .read import parse_int
 
 MAX_QUEUES = 1000  # queues reported per scrape (alphabetical); the rest are left out
@@ -52,7 +52,7 @@ def read_gauges(client: Any) -> Gauges:
     pipe = r.pipeline(transaction=False)
     pipe.smembers(keys.queues).smembers(keys.workers).zrange(keys.leases, 0, -1, withscores=True)
     pipe.time().get(keys.stat_processed).get(keys.stat_failed).llen(keys.failed)
-    pipe.hlen(keys.label_sets)
+    pipe.hget(keys.counters, LABEL_SETS)
     queues, listed, leases, now, processed, failed, failures, label_sets = pipe.execute()
     now_s = int(now[0]) + int(now[1]) / 1e6
     gauges = Gauges(
@@ -60,7 +60,7 @@ def read_gauges(client: Any) -> Gauges:
         processed=parse_int(processed) or 0,
         failed=parse_int(failed) or 0,
         failures=int(failures),
-        label_sets=int(label_sets),
+        label_sets=parse_int(label_sets) or 0,
     )
     names = sorted(text(q) for q in queues)[:MAX_QUEUES]
     lease_of = {text(wid): float(score) for wid, score in leases}

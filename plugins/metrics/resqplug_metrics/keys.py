@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 PLUGIN = "metrics"
+LABEL_SETS = "#label_sets"  # the field of the counters hash counting admitted label sets
 
 
 class MetricsKeys:
@@ -18,10 +19,10 @@ class MetricsKeys:
     def __init__(self, keys: Any) -> None:
         self.core = keys
         self.namespace: str = keys.namespace
-        # field '<label set>\n<figure>' -> integer (counts, microseconds)
+        # field '<label set>\n<figure>' -> integer (counts, microseconds); the
+        # admitted label sets too (field '<label set>' -> 1), and their number
+        # (field LABEL_SETS)
         self.counters: str = keys.plugin(PLUGIN, "counters")
-        # the admitted label sets (field '<label set>' -> 1), at most the cap
-        self.label_sets: str = keys.plugin(PLUGIN, "labels")
         # the core's keys read at scrape time
         self.queues: str = keys.queues
         self.workers: str = keys.workers
@@ -29,10 +30,6 @@ class MetricsKeys:
         self.stat_processed: str = keys.stat_processed
         self.stat_failed: str = keys.stat_failed
         self.failed: str = keys.failed
-
-    def pair(self) -> tuple[str, str]:
-        """The keys of every counting write: (counters, label sets)."""
-        return self.counters, self.label_sets
 
     def queue(self, name: str) -> str:
         return str(self.core.queue(name))

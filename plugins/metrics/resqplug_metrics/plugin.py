@@ -73,7 +73,7 @@ class MetricsPlugin:
             del job.meta[MARK]
 
     @hookimpl(trylast=True)
-    def after_perform(self, job: Job) -> None:
+    def after_perform(self, job: Job, result: Any) -> None:  # the spec's args: a direct call
         count_run(job, "succeeded")
 
     @hookimpl(wrapper=True, specname="handle_failure")

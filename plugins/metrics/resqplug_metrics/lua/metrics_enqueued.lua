@@ -1,47 +1,42 @@
--- metrics_enqueued.lua: count the jobs written to their queues, per queue and
--- job class. Registered as the batched write fragment "metrics.enqueued"
--- (resqplug.ext.Batched): it runs once per enqueue script with the writes of
--- every job the script writes (one, or a whole enqueue_many batch for a
--- queue), so a batch costs one HINCRBY per label set it holds.
--- KEYS per write: [1] the counters hash   [2] the admitted label sets hash
+-- metrics_enqueued.lua: count the jobs written to their queues (or to a
+-- delayed set), per queue and job class. Registered as the batched write
+-- fragment "metrics.enqueued" (resqplug.ext.Batched): it runs once per
+-- enqueue script with the writes of every job the script writes (one, or a
+-- whole enqueue_many batch for a queue), sums them here, and costs one
+-- HINCRBY per label set (plus one HEXISTS to admit it), not one per job.
+-- KEYS per write: [1] the counters hash
 -- ARGV per write: [1] the job's label set (a JSON array: queue, job class)
---                 [2] the cap on distinct label sets
 -- COUNT the number of writes; the 4th argument (the jobs) is not used.
--- A label set not yet admitted is admitted while fewer than the cap are;
--- past the cap its counts go to the overflow label set OTHER. Counter fields
--- are '<label set>\n<figure>' (JSON holds no raw newline).
+-- CAP (the cap on distinct label sets) is set where the plugin loads this
+-- file (figures.py). A label set not yet admitted is admitted (a field of its
+-- own, counted in '#label_sets') while fewer than CAP are; past the cap its
+-- counts go to the overflow label set OTHER. Counter fields are
+-- '<label set>\n<figure>' (JSON holds no raw newline).
+local CAP = tonumber('@CAP@')
 local OTHER = '["(other)","(other)"]'
-local admitted, sums = {}, {}
 
-local function admit(labels_key, label, cap)
-  local memo = labels_key .. '\n' .. label
-  local use = admitted[memo]
-  if use then return use end
-  use = label
-  if redis.call('HEXISTS', labels_key, label) == 0 then
-    if redis.call('HLEN', labels_key) < (tonumber(cap) or 0) then
-      redis.call('HSET', labels_key, label, 1)
-    else
-      use = OTHER
-    end
-  end
-  admitted[memo] = use
-  return use
+local function admit(key, label)
+  if redis.call('HEXISTS', key, label) == 1 then return label end
+  if (tonumber(redis.call('HGET', key, '#label_sets')) or 0) >= CAP then return OTHER end
+  redis.call('HSET', key, label, 1)
+  redis.call('HINCRBY', key, '#label_sets', 1)
+  return label
 end
 
+local per = {}  -- counters key -> label set -> jobs
 for i = 1, COUNT do
-  local counters = KEYS[2 * i - 1]
-  local field = admit(KEYS[2 * i], ARGV[2 * i - 1], ARGV[2 * i]) .. '\nenqueued'
-  local held = sums[counters]
+  local key = KEYS[i]
+  local held = per[key]
   if not held then
     held = {}
-    sums[counters] = held
+    per[key] = held
   end
-  held[field] = (held[field] or 0) + 1
+  local label = ARGV[i]
+  held[label] = (held[label] or 0) + 1
 end
 
-for counters, held in pairs(sums) do
-  for field, n in pairs(held) do
-    redis.call('HINCRBY', counters, field, string.format('%d', n))
+for key, held in pairs(per) do
+  for label, n in pairs(held) do
+    redis.call('HINCRBY', key, admit(key, label) .. '\nenqueued', n)
   end
 end

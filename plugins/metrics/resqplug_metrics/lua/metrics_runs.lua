@@ -4,66 +4,64 @@
 -- script with the writes of every run the ack records (one write per run),
 -- and alone (Resq.apply_writes) for a job recovered from a dead worker. The
 -- batch is summed here first: one HINCRBY per distinct field, not per run.
--- KEYS per write: [1] the counters hash   [2] the admitted label sets hash
+-- KEYS per write: [1] the counters hash
 -- ARGV per write: [1] the job's label set (a JSON array: queue, job class)
---                 [2] the cap on distinct label sets
---                 [3] how the run ended: succeeded, failed, retried, killed
+--                 [2] how the run ended: succeeded, failed, retried, killed
 --                     or recovered (each run also counts as started)
---                 [4] its duration's bucket index ('' when not measured)
---                 [5] its duration in microseconds
---                 [6] its queue latency's bucket index ('' when not measured)
---                 [7] its queue latency in microseconds
+--                 [3] its duration's bucket index ('' when not measured)
+--                 [4] its duration in microseconds
+--                 [5] its queue latency's bucket index ('' when not measured)
+--                 [6] its queue latency in microseconds
 -- COUNT the number of writes; the 4th argument (the jobs) is not used.
--- Label sets past the cap are counted under OTHER (as in metrics_enqueued.lua).
+-- CAP, OTHER and the admission of label sets: as in metrics_enqueued.lua.
 -- Fields: '<label set>\n<figure>', figures started, <outcome>, duration_us,
 -- duration:<bucket>, latency_us, latency:<bucket> (buckets not cumulative).
+local CAP = tonumber('@CAP@')
 local OTHER = '["(other)","(other)"]'
-local N = 7
-local admitted, sums = {}, {}
+local N = 6
 
-local function admit(labels_key, label, cap)
-  local memo = labels_key .. '\n' .. label
-  local use = admitted[memo]
-  if use then return use end
-  use = label
-  if redis.call('HEXISTS', labels_key, label) == 0 then
-    if redis.call('HLEN', labels_key) < (tonumber(cap) or 0) then
-      redis.call('HSET', labels_key, label, 1)
-    else
-      use = OTHER
-    end
-  end
-  admitted[memo] = use
-  return use
+local function admit(key, label)
+  if redis.call('HEXISTS', key, label) == 1 then return label end
+  if (tonumber(redis.call('HGET', key, '#label_sets')) or 0) >= CAP then return OTHER end
+  redis.call('HSET', key, label, 1)
+  redis.call('HINCRBY', key, '#label_sets', 1)
+  return label
 end
 
-local function add(held, field, n)
-  held[field] = (held[field] or 0) + n
+local function add(counts, name, n)
+  counts[name] = (counts[name] or 0) + n
 end
 
-local function observe(held, prefix, name, bucket, micros)
-  if bucket == '' then return end
-  add(held, prefix .. name .. ':' .. bucket, 1)
-  add(held, prefix .. name .. '_us', tonumber(micros) or 0)
-end
-
+local per = {}  -- counters key -> label set -> figure -> amount
 for i = 1, COUNT do
   local at = N * (i - 1)
-  local counters = KEYS[2 * i - 1]
-  local held = sums[counters]
+  local held = per[KEYS[i]]
   if not held then
     held = {}
-    sums[counters] = held
+    per[KEYS[i]] = held
   end
-  local prefix = admit(KEYS[2 * i], ARGV[at + 1], ARGV[at + 2]) .. '\n'
-  add(held, prefix .. 'started', 1)
-  add(held, prefix .. ARGV[at + 3], 1)
-  observe(held, prefix, 'duration', ARGV[at + 4], ARGV[at + 5])
-  observe(held, prefix, 'latency', ARGV[at + 6], ARGV[at + 7])
+  local counts = held[ARGV[at + 1]]
+  if not counts then
+    counts = {}
+    held[ARGV[at + 1]] = counts
+  end
+  add(counts, 'started', 1)
+  add(counts, ARGV[at + 2], 1)
+  if ARGV[at + 3] ~= '' then
+    add(counts, 'duration:' .. ARGV[at + 3], 1)
+    add(counts, 'duration_us', tonumber(ARGV[at + 4]) or 0)
+  end
+  if ARGV[at + 5] ~= '' then
+    add(counts, 'latency:' .. ARGV[at + 5], 1)
+    add(counts, 'latency_us', tonumber(ARGV[at + 6]) or 0)
+  end
 end
 
-for counters, held in pairs(sums) do
-  for field, n in pairs(held) do
-    redis.call('HINCRBY', counters, field, string.format('%d', n))
+for key, held in pairs(per) do
+  for label, counts in pairs(held) do
+    local prefix = admit(key, label) .. '\n'
+    for name, n in pairs(counts) do
+      redis.call('HINCRBY', key, prefix .. name, string.format('%d', n))
+    end
   end
 end

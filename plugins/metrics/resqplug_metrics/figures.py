@@ -78,7 +78,8 @@ def run_write(
     job: Job, outcome: str, duration: float | None, latency: float | None
 ) -> resqplug.Write:
     """The write of one ended run; ``duration``/``latency`` None when this
-    process did not see the run start (a child that died, a dead worker's job)."""
+    process did not see the run start (a child that died, a dead worker's job).
+    Its outcome and both buckets travel as one number (``code``)."""
     keys = keys_for(job)
     found = _RUNS.get((keys.namespace, job.queue, job.class_name))
     if found is None:
@@ -86,14 +87,20 @@ def run_write(
             _RUNS.clear()
         found = (keys_of(keys).counters,), label_set(job.queue, job.class_name)
         _RUNS[(keys.namespace, job.queue, job.class_name)] = found
-    args: tuple[str | int, ...] = (found[1], outcome)
-    for seconds in (duration, latency):
-        if seconds is None:
-            args += ("", 0)
-        else:
+    micros = [0, 0]
+    buckets = [-1, -1]
+    for i, seconds in enumerate((duration, latency)):
+        if seconds is not None:
             seconds = clamp(seconds)
-            args += (bucket(seconds), int(seconds * 1_000_000))
+            buckets[i], micros[i] = bucket(seconds), int(seconds * 1_000_000)
+    args = (found[1], code(outcome, buckets[0], buckets[1]), micros[0], micros[1])
     return resqplug.Write(RUNS, found[0], args)
+
+
+def code(outcome: str, duration_bucket: int, latency_bucket: int) -> int:
+    """A run's outcome and buckets (-1: not measured) as one number, which
+    metrics_runs.lua takes apart."""
+    return OUTCOMES.index(outcome) * 400 + (duration_bucket + 1) * 20 + latency_bucket + 1
 
 
 def fragments() -> dict[str, str]:

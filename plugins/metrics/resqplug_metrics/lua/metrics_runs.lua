@@ -6,19 +6,20 @@
 -- batch is summed here first: one HINCRBY per distinct field, not per run.
 -- KEYS per write: [1] the counters hash
 -- ARGV per write: [1] the job's label set (a JSON array: queue, job class)
---                 [2] how the run ended: succeeded, failed, retried, killed
---                     or recovered (each run also counts as started)
---                 [3] its duration's bucket index ('' when not measured)
---                 [4] its duration in microseconds
---                 [5] its queue latency's bucket index ('' when not measured)
---                 [6] its queue latency in microseconds
+--                 [2] a code: outcome * 400 + (duration bucket + 1) * 20
+--                     + (latency bucket + 1), where outcome is the index
+--                     (from 0) in OUTCOMES (each run also counts as
+--                     started), and a bucket is -1 when not measured
+--                 [3] its duration in microseconds
+--                 [4] its queue latency in microseconds
 -- COUNT the number of writes; the 4th argument (the jobs) is not used.
 -- CAP, OTHER and the admission of label sets: as in metrics_enqueued.lua.
 -- Fields: '<label set>\n<figure>', figures started, <outcome>, duration_us,
 -- duration:<bucket>, latency_us, latency:<bucket> (buckets not cumulative).
 local CAP = tonumber('@CAP@')
 local OTHER = '["(other)","(other)"]'
-local N = 6
+local N = 4
+local OUTCOMES = {'succeeded', 'failed', 'retried', 'killed', 'recovered'}
 
 local function admit(key, label)
   if redis.call('HEXISTS', key, label) == 1 then return label end
@@ -32,7 +33,7 @@ local function add(counts, name, n)
   counts[name] = (counts[name] or 0) + n
 end
 
-local per = {}  -- counters key -> label set -> figure -> amount
+local per = {}  -- counters key -> label set -> figure -> amount (buckets: a table)
 for i = 1, COUNT do
   local at = N * (i - 1)
   local held = per[KEYS[i]]
@@ -42,18 +43,23 @@ for i = 1, COUNT do
   end
   local counts = held[ARGV[at + 1]]
   if not counts then
-    counts = {}
+    counts = {duration = {}, latency = {}}  -- and figure -> amount
     held[ARGV[at + 1]] = counts
   end
-  add(counts, 'started', 1)
-  add(counts, ARGV[at + 2], 1)
-  if ARGV[at + 3] ~= '' then
-    add(counts, 'duration:' .. ARGV[at + 3], 1)
-    add(counts, 'duration_us', tonumber(ARGV[at + 4]) or 0)
+  local code = tonumber(ARGV[at + 2]) or 0
+  local outcome = OUTCOMES[math.floor(code / 400) + 1]
+  if outcome then
+    add(counts, 'started', 1)
+    add(counts, outcome, 1)
   end
-  if ARGV[at + 5] ~= '' then
-    add(counts, 'latency:' .. ARGV[at + 5], 1)
-    add(counts, 'latency_us', tonumber(ARGV[at + 6]) or 0)
+  local duration, latency = math.floor(code / 20) % 20 - 1, code % 20 - 1
+  if duration >= 0 then
+    add(counts.duration, duration, 1)
+    add(counts, 'duration_us', tonumber(ARGV[at + 3]) or 0)
+  end
+  if latency >= 0 then
+    add(counts.latency, latency, 1)
+    add(counts, 'latency_us', tonumber(ARGV[at + 4]) or 0)
   end
 end
 
@@ -61,7 +67,11 @@ for key, held in pairs(per) do
   for label, counts in pairs(held) do
     local prefix = admit(key, label) .. '\n'
     for name, n in pairs(counts) do
-      redis.call('HINCRBY', key, prefix .. name, string.format('%d', n))
+      if type(n) == 'table' then  -- a histogram's buckets
+        for b, m in pairs(n) do redis.call('HINCRBY', key, prefix .. name .. ':' .. b, m) end
+      else
+        redis.call('HINCRBY', key, prefix .. name, string.format('%d', n))
+      end
     end
   end
 end

@@ -8,6 +8,7 @@ import json
 import os
 from bisect import bisect_left
 from importlib import resources
+from typing import Any
 
 import resqplug
 from resqplug.ext import Batched, Job, keys_for
@@ -19,9 +20,10 @@ ENQUEUED, RUNS = "metrics.enqueued", "metrics.runs"
 # +Inf, holds the rest. Fixed: changing them would mix incompatible counts.
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 OUTCOMES = ("succeeded", "failed", "retried", "killed", "recovered")
+OUTCOME_CODES = {name: 400 * i for i, name in enumerate(OUTCOMES)}
 COUNTERS = ("enqueued", "started", *OUTCOMES)
 OTHER = ("(other)", "(other)")  # where the counts of label sets past the cap go
-LONGEST = 1e7  # seconds (about 116 days): longer times count as this much
+LONGEST = 1e7  # seconds (about 116 days): longer times count as this much, NaN or < 0 as 0
 CAP_ENV = "RESQPLUG_METRICS_MAX_LABEL_SETS"
 DEFAULT_CAP = 1000
 
@@ -49,12 +51,6 @@ def bucket(seconds: float) -> int:
     return bisect_left(BUCKETS, seconds)
 
 
-def clamp(seconds: float) -> float:
-    """A measured time kept within [0, LONGEST] (NaN is 0): a payload's
-    enqueued_at is untrusted, and the sums must stay integers Redis adds."""
-    return min(seconds, LONGEST) if seconds > 0 else 0.0
-
-
 _ENQUEUED: dict[tuple[str, str, str], resqplug.Write] = {}
 _RUNS: dict[tuple[str, str, str], tuple[tuple[str], str]] = {}
 _KEPT = 4096  # the caches are emptied when they reach this size
@@ -74,33 +70,36 @@ def enqueued_write(job: Job) -> resqplug.Write:
     return found
 
 
+def _run_parts(keys: Any, job: Job) -> tuple[tuple[str], str]:
+    """The keys and the label set of a run's write, kept per namespace, queue
+    and class."""
+    found = (keys_of(keys).counters,), label_set(job.queue, job.class_name)
+    if len(_RUNS) >= _KEPT:
+        _RUNS.clear()
+    _RUNS[(keys.namespace, job.queue, job.class_name)] = found
+    return found
+
+
 def run_write(
     job: Job, outcome: str, duration: float | None, latency: float | None
 ) -> resqplug.Write:
     """The write of one ended run; ``duration``/``latency`` None when this
     process did not see the run start (a child that died, a dead worker's job).
-    Its outcome and both buckets travel as one number (``code``)."""
+    Its outcome and both buckets travel as one number: outcome index * 400 +
+    (duration bucket + 1) * 20 + (latency bucket + 1), 0 for a bucket not
+    measured (metrics_runs.lua takes it apart)."""
     keys = keys_for(job)
-    found = _RUNS.get((keys.namespace, job.queue, job.class_name))
-    if found is None:
-        if len(_RUNS) >= _KEPT:
-            _RUNS.clear()
-        found = (keys_of(keys).counters,), label_set(job.queue, job.class_name)
-        _RUNS[(keys.namespace, job.queue, job.class_name)] = found
-    micros = [0, 0]
-    buckets = [-1, -1]
-    for i, seconds in enumerate((duration, latency)):
-        if seconds is not None:
-            seconds = clamp(seconds)
-            buckets[i], micros[i] = bucket(seconds), int(seconds * 1_000_000)
-    args = (found[1], code(outcome, buckets[0], buckets[1]), micros[0], micros[1])
-    return resqplug.Write(RUNS, found[0], args)
-
-
-def code(outcome: str, duration_bucket: int, latency_bucket: int) -> int:
-    """A run's outcome and buckets (-1: not measured) as one number, which
-    metrics_runs.lua takes apart."""
-    return OUTCOMES.index(outcome) * 400 + (duration_bucket + 1) * 20 + latency_bucket + 1
+    parts = _RUNS.get((keys.namespace, job.queue, job.class_name)) or _run_parts(keys, job)
+    code, micros, lag = OUTCOME_CODES[outcome], 0, 0
+    if duration is not None:
+        duration = min(duration, LONGEST) if duration > 0 else 0.0
+        code += (bisect_left(BUCKETS, duration) + 1) * 20
+        micros = int(duration * 1_000_000)
+    if latency is not None:
+        latency = min(latency, LONGEST) if latency > 0 else 0.0
+        code += bisect_left(BUCKETS, latency) + 1
+        lag = int(latency * 1_000_000)
+    return resqplug.Write(RUNS, parts[0], (parts[1], code, micros, lag))
 
 
 def fragments() -> dict[str, str]:

@@ -13,12 +13,11 @@ from typing import Any
 import resqplug
 from resqplug.ext import Job, hookimpl, redis_down
 
-from .figures import enqueued_write, fragments, run_write
+from .figures import RUNS, enqueued_write, fragments, run_write
 
 log = logging.getLogger("resqplug.metrics")
 
-STARTED = "_resqplug_metrics_started"  # (perf_counter, wall clock) on the job
-COUNTED = "_resqplug_metrics_write"  # the run's write, once appended
+STARTED = "_resqplug_metrics_started"  # time.time() at the start, on the job
 MARK = "metrics"  # the plugin's part of a payload's meta: {"delayed": 1}, see before_enqueue
 
 
@@ -32,21 +31,22 @@ def outcome_of(action: str | None, exc: BaseException) -> str:
 
 
 def count_run(job: Job, outcome: str) -> None:
-    """Append the write of this run (replacing one appended earlier: an
-    after_perform after ours failed the job)."""
+    """Append the write of this run."""
     started = getattr(job, STARTED, None)
-    duration = latency = None
-    if started is not None:
-        duration = time.perf_counter() - started[0]
-        at = job.enqueued_at
-        if isinstance(at, (int, float)):
-            latency = started[1] - at
-    write = run_write(job, outcome, duration, latency)
-    earlier = getattr(job, COUNTED, None)
-    if earlier is not None and earlier in job.writes:
-        job.writes.remove(earlier)
-    setattr(job, COUNTED, write)
-    job.writes.append(write)
+    if started is None:
+        job.writes.append(run_write(job, outcome, None, None))
+        return
+    now = time.time()
+    at = job.enqueued_at
+    latency = started - at if isinstance(at, (int, float)) else None
+    job.writes.append(run_write(job, outcome, now - started, latency))
+
+
+def count_failed_run(job: Job, outcome: str) -> None:
+    """Count a failed run, dropping a success counted for it already (an
+    after_perform after ours failed the job)."""
+    job.writes[:] = [w for w in job.writes if getattr(w, "script", None) != RUNS]
+    count_run(job, outcome)
 
 
 class MetricsPlugin:
@@ -68,7 +68,7 @@ class MetricsPlugin:
 
     @hookimpl(tryfirst=True)
     def before_perform(self, job: Job) -> None:
-        setattr(job, STARTED, (time.perf_counter(), time.time()))
+        setattr(job, STARTED, time.time())
         if MARK in job.meta:  # moved without hooks: what is enqueued from this run is new
             del job.meta[MARK]
 
@@ -81,9 +81,9 @@ class MetricsPlugin:
         try:
             action = yield
         except BaseException:  # the core records the failure
-            count_run(job, "failed")
+            count_failed_run(job, "failed")
             raise
-        count_run(job, outcome_of(action, exc))
+        count_failed_run(job, outcome_of(action, exc))
         return action
 
     @hookimpl
@@ -100,7 +100,7 @@ class MetricsPlugin:
     @hookimpl
     def warm_up(self, job: Job) -> None:
         """A run's metrics code in the process that forks job children."""
-        setattr(job, STARTED, (time.perf_counter(), time.time()))
+        setattr(job, STARTED, time.time())
         run_write(job, "succeeded", 0.0, 0.0)
         enqueued_write(job)
 

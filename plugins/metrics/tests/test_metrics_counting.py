@@ -123,7 +123,9 @@ def test_the_cap_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_times_from_an_untrusted_payload_are_clamped():
-    assert figures.clamp(float("nan")) == 0.0
-    assert figures.clamp(-5.0) == 0.0
-    assert figures.clamp(1e300) == figures.LONGEST
-    assert figures.bucket(figures.LONGEST) == len(figures.BUCKETS)  # +Inf
+    job = Nap([0], queue=QUEUE)
+    longest = int(figures.LONGEST * 1_000_000)
+    for seconds, micros in ((float("nan"), 0), (-5.0, 0), (1e300, longest), (0.5, 500_000)):
+        assert figures.run_write(job, "succeeded", None, seconds).args[3] == micros
+    inf_bucket = len(figures.BUCKETS) + 1
+    assert figures.run_write(job, "succeeded", None, 1e300).args[1] == inf_bucket

@@ -18,7 +18,7 @@ from .keys import Keys
 from .plugins import Plugins, get_plugins
 from .runner import any_job, job_from_payload, run
 from .scripts import Scripts
-from .writes import Write, flatten, report
+from .writes import Carried, Write, flatten, report
 
 log = logging.getLogger("resqplug.client")
 
@@ -146,11 +146,14 @@ class Resq:
     def _prepare(self, job: Job) -> str | None:
         """Run before_enqueue and encode; None if vetoed."""
         job.client = self
+        job.writes.clear()  # what an earlier push of this job object carried
         try:
             self.plugins.caller("before_enqueue")(job)
         except DontEnqueue as veto:
             log.info("enqueue of %s %s vetoed: %s", job.class_name, job.id, veto)
             return None
+        finally:
+            job.new_id = False  # a second push of this job object is of a known id
         payload_mod.validate_queue_name(job.queue)
         return payload_mod.encode(
             job.class_name, job.args, job.id, job.enqueued_at, job.meta, self.max_payload_bytes
@@ -232,10 +235,11 @@ class Resq:
         if not any(job.writes for job, _ in batch):
             return keys, [queue, WAKE_CAP, "0", *(text for _, text in batch)]
         argv: list[Any] = [queue, WAKE_CAP, "1"]
-        fragments = self.plugins.write_fragments()
+        carried = Carried(self.plugins.write_fragments())
         for job, text in batch:
             argv.append(text)
-            flatten(job.writes, fragments, keys, argv)
+            carried.job(job.writes, keys, argv)
+        carried.close(keys, argv)
         return keys, argv
 
     def enqueue_payload(

@@ -42,6 +42,9 @@ def _positional(function: Caller, names: tuple[str, ...], spec_names: tuple[str,
     if names == spec_names:
         return function
     where = tuple(spec_names.index(n) for n in names)
+    if len(where) == 1:  # the common case (a hook taking only the job): no list built
+        (only,) = where
+        return lambda *args: function(args[only])
     return lambda *args: function(*[args[i] for i in where])
 
 

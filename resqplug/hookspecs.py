@@ -294,11 +294,13 @@ def write_scripts() -> Any:
     same name with different sources is a ``ConfigError``.
 
     A source wrapped in :class:`resqplug.ext.Batched` runs once per carrying
-    script instead of once per write, after the core's own step, with the
-    keys and args of all the writes that name it (in job order) and their
-    number as a third argument, ``COUNT``: per-job work becomes one variadic
-    command per batch (an ``enqueue_many`` of a thousand jobs, an ack of
-    fifty). Its writes must have fixed numbers of keys and args.
+    script and group of writes (same keys, same ``shared`` args) instead of
+    once per write, after the core's own step, with ``KEYS`` (the group's
+    keys, once), ``ARGV`` (the writes' args, in job order), ``COUNT`` (their
+    number), ``JOBS`` (their jobs' payloads where the script writes the job,
+    else '') and ``SHARED``: per-job work becomes one variadic command per
+    batch (an ``enqueue_many`` of a thousand jobs, an ack of fifty). The
+    writes of a group must have the same number of args.
     """
 
 

@@ -71,6 +71,9 @@ class Job:
 
         self.args: list[Any] = list(args) if args is not None else []
         self.id: str = id or new_job_id()
+        # The id was made here and the job not written yet: no record of it
+        # can exist, so a plugin may skip looking for one (cleared once written).
+        self.new_id: bool = id is None
         self.queue: str = type(self).queue if queue is None else queue  # type: ignore[misc]
         self.meta: dict[str, Any] = meta if meta is not None else {}
         self.enqueued_at = enqueued_at

@@ -92,6 +92,14 @@ def test_enqueue_returns_32_hex_id_and_writes_to_class_queue(resq):
     assert [d["id"] for d in resq.peek("q")] == [job_id]
 
 
+def test_a_job_id_is_new_until_the_job_is_pushed(resq):
+    job = ClientEcho([1])
+    assert job.new_id
+    assert resq.push(job) == job.id
+    assert not job.new_id
+    assert not ClientEcho([1], id="given").new_id
+
+
 def test_each_enqueue_gets_a_new_id(resq):
     assert resq.enqueue(ClientEcho, 1) != resq.enqueue(ClientEcho, 1)
 

@@ -16,13 +16,14 @@ from helpers import CORE_ONLY, env
 
 import resqplug
 from resqplug import plugins
+from resqplug.delayed import DelayedSet
 from resqplug.errors import ConfigError
 from resqplug.pytest_fixtures import resqplug_cmd
 from resqplug.scripts import NAMES, source
 from resqplug.testing import drain
 from resqplug.worker.inflight import InFlight
 from resqplug.worker.taken import Ack
-from resqplug.writes import problem
+from resqplug.writes import from_text, problem, to_text
 
 MODES = {"nofork": ["--no-fork"], "fork": ["--fork"], "threads": ["--threads", "2"]}
 
@@ -148,6 +149,14 @@ def test_before_enqueue_writes_are_applied_by_enqueue(
     assert queued_ids(resq) == [job_id]
 
 
+def test_a_job_object_pushed_twice_carries_only_the_writes_of_each_push(
+    resq: resqplug.Resq, writes_plugin: None, prefix: str
+) -> None:
+    job = wj.WriteDouble([prefix, 1], queue="writes")
+    assert resq.push(job) == job.id and resq.push(job) == job.id
+    assert texts(resq, f"{prefix}:enqueued") == [job.id, job.id]
+
+
 def test_enqueue_many_applies_each_jobs_writes_in_order_next_to_jobs_without(
     resq: resqplug.Resq, writes_plugin: None, prefix: str
 ) -> None:
@@ -181,11 +190,130 @@ def test_a_batched_fragment_runs_with_the_one_write_of_a_single_enqueue(
     assert texts(resq, f"{prefix}:batched") == [f"1:{job_id}"]
 
 
+class KeyedBatch:
+    """A batched write per job, its key chosen by the job's second arg."""
+
+    @resqplug.hookimpl
+    def before_enqueue(self, job: resqplug.Job) -> None:
+        key = f"{job.args[0]}:by-key:{job.args[1]}"
+        job.writes.append(resqplug.Write("wtest.batch", (key,), (job.id,)))
+
+
+def test_batched_writes_with_other_keys_are_other_calls_of_their_fragment(
+    resq: resqplug.Resq, register: Register, writes_plugin: None, prefix: str
+) -> None:
+    register(KeyedBatch(), "keyed")
+    ids = resq.enqueue_many(wj.WriteDouble, [(prefix, "a"), (prefix, "b"), (prefix, "a")])
+    assert texts(resq, f"{prefix}:by-key:a") == [f"2:{ids[0]},{ids[2]}"]
+    assert texts(resq, f"{prefix}:by-key:b") == [f"1:{ids[1]}"]
+
+
+class SharedBatch:
+    """A batched write per job with shared args: the job's second arg."""
+
+    @resqplug.hookimpl
+    def before_enqueue(self, job: resqplug.Job) -> None:
+        key, shared = f"{job.args[0]}:shared", (job.args[1], "s")
+        job.writes.append(resqplug.Write("wtest.shared", (key,), (job.id,), shared))
+
+
+def test_batched_writes_are_grouped_by_their_shared_args_which_cross_once(
+    resq: resqplug.Resq, register: Register, writes_plugin: None, prefix: str
+) -> None:
+    register(SharedBatch(), "shared")
+    ids = resq.enqueue_many(wj.WriteDouble, [(prefix, "a"), (prefix, "b"), (prefix, "a")])
+    assert sorted(texts(resq, f"{prefix}:shared")) == [f"a,s|{ids[0]},{ids[2]}", f"b,s|{ids[1]}"]
+
+
+def test_shared_args_on_a_write_of_a_plain_fragment_refuse_the_enqueue(
+    resq: resqplug.Resq, register: Register, writes_plugin: None, prefix: str
+) -> None:
+    class SharedPlain:
+        @resqplug.hookimpl
+        def before_enqueue(self, job: resqplug.Job) -> None:
+            job.writes.append(resqplug.Write("wtest.set", (f"{prefix}:x",), ("v",), ("s",)))
+
+    register(SharedPlain(), "shared-plain")
+    with pytest.raises(ConfigError, match="shared args: its fragment is not batched"):
+        resq.enqueue(wj.WriteDouble, None, 1)
+    assert resq.size("writes") == 0
+
+
+def test_writes_with_shared_args_cross_from_a_child_as_text() -> None:
+    writes = (resqplug.Write("a.b", ("k",), (1, "x")), resqplug.Write("c.d", (), ("y",), ("s", 2)))
+    assert from_text(to_text(writes)) == writes
+
+
+class UnevenBatch:
+    """Batched writes whose number of args differs from job to job."""
+
+    @resqplug.hookimpl
+    def before_enqueue(self, job: resqplug.Job) -> None:
+        key = f"{job.args[0]}:uneven"
+        job.writes.append(resqplug.Write("wtest.batch", (key,), (job.id,) * job.args[1]))
+
+
+def test_a_batched_write_with_another_number_of_args_refuses_the_enqueue(
+    resq: resqplug.Resq, register: Register, writes_plugin: None, prefix: str
+) -> None:
+    register(UnevenBatch(), "uneven")
+    with pytest.raises(ConfigError, match=r"batched write 'wtest\.batch' has 2 args"):
+        resq.enqueue_many(wj.WriteDouble, [(prefix, 1), (prefix, 2)])
+    assert resq.size("writes") == 0
+
+
+class BoolBatch:
+    """A batched write per job whose arg is the job's second arg, as is; its
+    keys are one tuple object, as a plugin's usually are."""
+
+    def __init__(self, prefix: str) -> None:
+        self.keys = (f"{prefix}:b",)
+
+    @resqplug.hookimpl
+    def before_enqueue(self, job: resqplug.Job) -> None:
+        job.writes.append(resqplug.Write("wtest.batch", self.keys, (job.args[1],)))
+
+
+def test_a_later_batched_write_of_a_group_has_its_args_checked_too(
+    resq: resqplug.Resq, register: Register, writes_plugin: None, prefix: str
+) -> None:
+    register(BoolBatch(prefix), "bools")
+    with pytest.raises(ConfigError, match="is not a str, int or float"):
+        resq.enqueue_many(wj.WriteDouble, [(prefix, "ok"), (prefix, True)])
+    assert resq.size("writes") == 0
+
+
+def test_a_batched_fragment_is_given_the_payloads_of_the_jobs_an_enqueue_writes(
+    resq: resqplug.Resq, writes_plugin: None, prefix: str
+) -> None:
+    resq.enqueue_many(wj.WriteDouble, [(prefix, 0), (None, 1), (prefix, 2)])
+    resq.enqueue(wj.WriteDouble, prefix, 3)
+    queued = texts(resq, resq.keys.queue("writes"))
+    assert texts(resq, f"{prefix}:batched-jobs") == [queued[0], queued[2], queued[3]]
+
+
+def test_a_batched_fragment_is_given_the_payload_of_a_delayed_job(
+    resq: resqplug.Resq, writes_plugin: None, prefix: str
+) -> None:
+    job = wj.WriteDouble([prefix, 1], queue="writes")
+    text = resq.prepare(job, carry_writes=True)
+    assert text is not None and DelayedSet(resq, "wtest").add("writes", text, 1e10, job)
+    assert texts(resq, f"{prefix}:batched-jobs") == [text]
+
+
+def test_a_batched_fragment_is_given_no_payload_in_the_ack(
+    resq: resqplug.Resq, writes_plugin: None, prefix: str
+) -> None:
+    resq.enqueue_many(wj.WriteDouble, [(prefix, 0), (prefix, 1)])
+    drain(resq, ["writes"])
+    assert texts(resq, f"{prefix}:ran-batched-jobs") == ["-", "-"]
+
+
 def test_every_core_script_carrying_writes_runs_the_batched_ones() -> None:
     for name in NAMES:
         text = source(name)
         if "apply_writes(" in text and name != "writes":
-            assert "apply_batched(errors)" in text, f"{name}.lua drops batched writes"
+            assert "apply_batched(errors, " in text, f"{name}.lua drops batched writes"
 
 
 class Guarding:
@@ -280,6 +408,23 @@ def test_ack_of_a_lost_job_applies_none_of_its_writes(
     assert texts(resq, f"{prefix}:batched") == ["1:z"]  # the kept job's only
     assert stat(resq, resq.keys.stat_processed) == 1
     assert resq.redis.llen(inflight.key) == 0
+
+
+def test_ack_drops_a_batched_write_with_another_number_of_args_and_records_the_run(
+    resq: resqplug.Resq, writes_plugin: None, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    first_id, second_id = resq.enqueue_many(wj.WriteDouble, [(None, 1), (None, 2)])
+    assert first_id is not None and second_id is not None
+    inflight = InFlight(resq, "wtesthost:1-abc:writes", ["writes"])
+    first, second = inflight.fetch(2)
+    key = (f"{prefix}:batched",)
+    acks = [
+        Ack(first.entry, first_id, "", (resqplug.Write("wtest.batch", key, ("a",)),)),
+        Ack(second.entry, second_id, "", (resqplug.Write("wtest.batch", key, ("b", "c")),)),
+    ]
+    assert inflight.ack(acks) == [1, 1]
+    assert texts(resq, f"{prefix}:batched") == ["1:a"]
+    assert f"a plugin write of job {second_id} is dropped" in caplog.text
 
 
 # --- a fragment that fails -------------------------------------------------------------------
@@ -418,7 +563,8 @@ def test_prepare_carrying_writes_leaves_them_on_the_job(
 ) -> None:
     job = wj.WriteDouble([prefix, 1], queue="writes")
     assert resq.prepare(job, carry_writes=True) is not None
-    assert [w.script for w in job.writes] == ["wtest.push", "wtest.batch", "wtest.set"]
+    scripts = [w.script for w in job.writes]
+    assert scripts == ["wtest.push", "wtest.batch", "wtest.jobs", "wtest.set"]
     assert resq.redis.exists(f"{prefix}:enqueued", f"{prefix}:job:{job.id}") == 0
 
 

@@ -26,6 +26,14 @@ FRAGMENTS = {
     "wtest.batch": resqplug.ext.Batched(
         "redis.call('RPUSH', KEYS[1], COUNT .. ':' .. table.concat(ARGV, ','))"
     ),
+    # Once per group: '<shared args>|<args>', each comma separated.
+    "wtest.shared": resqplug.ext.Batched(
+        "redis.call('RPUSH', KEYS[1], table.concat(SHARED, ',') .. '|' .. table.concat(ARGV, ','))"
+    ),
+    # Once per script: each write's job payload (JOBS), '-' for an empty one.
+    "wtest.jobs": resqplug.ext.Batched(
+        "for i = 1, COUNT do redis.call('RPUSH', KEYS[1], JOBS[i] == '' and '-' or JOBS[i]) end"
+    ),
 }
 
 
@@ -38,6 +46,7 @@ def batched(job: resqplug.Job, list_name: str) -> None:
     prefix = prefix_of(job)
     if prefix is not None:
         job.writes.append(resqplug.Write("wtest.batch", (f"{prefix}:{list_name}",), (job.id,)))
+        job.writes.append(resqplug.Write("wtest.jobs", (f"{prefix}:{list_name}-jobs",)))
 
 
 def push(job: resqplug.Job, list_name: str, value: str) -> None:

@@ -10,14 +10,17 @@
 -- KEYS[8] set of cancelled job ids (a job that ran leaves it)
 -- KEYS[9..] the writes' keys, in order
 -- ARGV: per job: in-flight entry, job id, failure JSON ('' if the job did not
--- fail), number of writes, then its writes (see writes.lua)
+-- fail), number of plain writes, then its writes; then the batched section
+-- and where it starts (see writes.lua). A batched write applies only if its
+-- job was recorded.
 -- Returns one integer per job (1 recorded, 0 entry gone: lease lost), then
 -- the errors of failed writes.
 local acked, errors = {}, {}
 local processed, failed = 0, 0
 local key_at, at = 9, 1
 local cancelled = redis.call('SCARD', KEYS[8]) > 0
-while at <= #ARGV do
+local last = tonumber(ARGV[#ARGV]) - 1  -- then the batched writes
+while at <= last do
   local entry, id, failure, writes = ARGV[at], ARGV[at + 1], ARGV[at + 2], tonumber(ARGV[at + 3])
   at = at + 4
   if redis.call('LREM', KEYS[1], 1, entry) == 1 then
@@ -49,6 +52,6 @@ if failed > 0 then
   redis.call('INCRBY', KEYS[4], failed)
   redis.call('INCRBY', KEYS[5], failed)
 end
-apply_batched(errors)
+apply_batched(errors, key_at, acked)
 for _, e in ipairs(errors) do acked[#acked + 1] = e end
 return acked

@@ -22,7 +22,7 @@ for i = 1, guards do
 end
 local errors = {1}
 local at = 4 + 2 * guards
-apply_writes(2 + guards, at + 1, tonumber(ARGV[at]), errors)
+local key_at = apply_writes(2 + guards, at + 1, tonumber(ARGV[at]), errors)
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-apply_batched(errors)
+apply_batched(errors, key_at, nil, {ARGV[1]:sub((ARGV[1]:find('\t', 1, true) or 0) + 1)})
 return errors

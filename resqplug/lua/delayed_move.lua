@@ -32,11 +32,11 @@ for i = 1, guards do
 end
 local errors = {1}
 local at = 6 + 2 * guards
-apply_writes(5 + guards, at + 1, tonumber(ARGV[at]), errors)
+local key_at = apply_writes(5 + guards, at + 1, tonumber(ARGV[at]), errors)
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('SADD', KEYS[2], ARGV[2])
 redis.call('RPUSH', KEYS[3], ARGV[3])
 redis.call('LPUSH', KEYS[4], '1')
 redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[4]) - 1)
-apply_batched(errors)
+apply_batched(errors, key_at, nil, {ARGV[3]})
 return errors

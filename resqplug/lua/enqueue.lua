@@ -24,10 +24,10 @@ for i = 1, guards do
 end
 local errors = {1}
 local at = 5 + 2 * guards
-apply_writes(4 + guards, at + 1, tonumber(ARGV[at]), errors)
+local key_at = apply_writes(4 + guards, at + 1, tonumber(ARGV[at]), errors)
 redis.call('SADD', KEYS[1], ARGV[1])
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('LPUSH', KEYS[3], '1')
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
-apply_batched(errors)
+apply_batched(errors, key_at, nil, {ARGV[2]})
 return errors

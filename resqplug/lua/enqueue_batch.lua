@@ -5,7 +5,8 @@
 -- ARGV[1] queue name      ARGV[2] wake list cap
 -- ARGV[3] '0': ARGV[4..] are payload texts, in order (no writes);
 --         '1': ARGV[4..] are, per job, its payload text, its number of
---         writes, then its writes (see writes.lua)
+--         plain writes, then its writes; then the batched section and where
+--         it starts (see writes.lua)
 -- Returns {number of jobs written, write errors...}.
 local n, errors = 0, {0}
 if ARGV[3] == '0' then
@@ -14,9 +15,11 @@ if ARGV[3] == '0' then
   end
   n = #ARGV - 3
 else
-  local payloads, key_at, at = {}, 4, 4
-  while at <= #ARGV do
+  local payloads, jobs, key_at, at = {}, {}, 4, 4
+  local last = tonumber(ARGV[#ARGV]) - 1
+  while at <= last do
     payloads[#payloads + 1] = ARGV[at]
+    jobs[#jobs + 1] = ARGV[at]
     key_at, at = apply_writes(key_at, at + 2, tonumber(ARGV[at + 1]), errors)
     if #payloads == 1000 then
       redis.call('RPUSH', KEYS[2], unpack(payloads))
@@ -25,8 +28,8 @@ else
   end
   if #payloads > 0 then redis.call('RPUSH', KEYS[2], unpack(payloads)) end
   n = n + #payloads
+  apply_batched(errors, key_at, nil, jobs)
 end
-apply_batched(errors)
 if n < 1 then return errors end
 errors[1] = n
 redis.call('SADD', KEYS[1], ARGV[1])

@@ -19,7 +19,7 @@ import redis.exceptions as rex
 from .. import discard
 from ..client import WAKE_CAP, Resq
 from ..payload import validate_queue_name
-from ..writes import flatten_valid, report
+from ..writes import Carried, report
 from .taken import Ack, Taken, entry_to_taken
 
 log = logging.getLogger("resqplug.worker")
@@ -169,10 +169,11 @@ class InFlight:
             k.cancelled,
         ]
         argv: list[Any] = []
-        fragments = self.client.plugins.write_fragments()
+        carried = Carried(self.client.plugins.write_fragments())
         for a in acks:
             argv += (a.entry, a.job_id, a.failure)
-            flatten_valid(a.writes, fragments, keys, argv, a.job_id)
+            carried.job(a.writes, keys, argv, ran=a.job_id)
+        carried.close(keys, argv)
         delay = 0.05
         for attempt in range(attempts):
             try:

@@ -27,6 +27,7 @@ def wait(job_id: str, timeout: float, client: resqplug.Resq | None = None) -> St
     pubsub = store.client.redis.pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe(store.channel(job_id))
     try:
+        store.add_waiter(job_id, time.time() + timeout + 60)
         deadline = time.monotonic() + timeout
         while True:
             status = store.get(job_id)  # after subscribing: no final state is missed

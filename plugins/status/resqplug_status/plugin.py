@@ -81,11 +81,6 @@ def names_for(job: Job) -> StatusNames:
     return names
 
 
-def args_field(args: list[Any]) -> str:
-    text = dumps(args)
-    return text if len(text) <= 2048 else json.dumps({"truncated": True, "size": len(text)})
-
-
 def result_field(job: Job, result: Any) -> str | None:
     if not getattr(type(job), "status_store_result", True) or result is None:
         return None
@@ -124,7 +119,7 @@ class StatusPlugin(StatusDemo):
     def before_enqueue(self, job: Job) -> None:
         # Rides the script that writes the job (to its queue, or to a delayed
         # set when it has a due time): written with the job, or not at all.
-        job.writes.append(names_for(job).enqueued(job, args_field(job.args)))
+        job.writes.append(names_for(job).enqueued(job))
 
     @hookimpl
     def enqueue_refused(self, job: Job) -> None:
@@ -180,6 +175,11 @@ class StatusPlugin(StatusDemo):
 
     @hookimpl
     def after_perform(self, job: Job, result: Any) -> None:
+        running = RUNNING.get(job.id)
+        if running is not None and running["attempt"] == 1 and result_field(job, result) is None:
+            del RUNNING[job.id]  # the common run: its fields written directly
+            job.writes.append(names_for(job).completed(job.id, running))
+            return
         fields = {
             **RUNNING.pop(job.id, {}),
             "finished_at": time.time(),

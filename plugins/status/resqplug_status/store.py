@@ -115,24 +115,46 @@ def fragments() -> dict[str, str]:
     }
 
 
-# What a job was enqueued as, in the shared records: tab-separated, the args
-# (JSON, which holds no raw tab or newline) last.
-ENQUEUED_FIELDS = ("enqueued_at", "attempt", "due", "class", "queue", "args")
-_NO_TABS = str.maketrans("\t\n", "  ")
+# What a job was enqueued as ("enqueued", in every record): its due time (''
+# when none), its queue and its payload, tab-separated. status_enqueued.lua
+# takes the payload from the script writing the job (its JOBS), so a batch of
+# an enqueue_many costs no JSON here; a payload over its PAYLOAD_LIMIT keeps
+# its class and id but not its args.
+ARGS_SHOWN = 2048  # longer args text reads as {"truncated": true, "size": n}
 
 
-def enqueued_record(job: resqplug.Job, stamp: str, attempt: int, args_text: str) -> str:
-    """What ``job`` is enqueued as (ENQUEUED_FIELDS); ``stamp`` is the time's text."""
-    name = job.class_name
-    if "\t" in name or "\n" in name:
-        name = name.translate(_NO_TABS)
-    due = "" if job.due is None else repr(job.due)
-    return f"{stamp}\t{attempt}\t{due}\t{name}\t{job.queue}\t{args_text}"
+def enqueued_text(job: resqplug.Job, due: str, attempt: int, args: list[Any]) -> str:
+    """The "enqueued" text of a job enqueued again (a retry): written from
+    Python, as the enqueue script would have kept it."""
+    doc: dict[str, Any] = {"class": job.class_name, "args": args, "id": job.id}
+    doc["enqueued_at"] = job.enqueued_at
+    doc["meta"] = {**job.meta, "attempt": attempt}
+    return f"{due}\t{job.queue}\t{json.dumps(doc, separators=(',', ':'), default=str)}"
 
 
-def parse_enqueued(text: str) -> dict[str, str]:
-    values = text.split("\t", len(ENQUEUED_FIELDS) - 1)
-    return {k: v for k, v in zip(ENQUEUED_FIELDS, values, strict=False) if v != ""}
+def parse_enqueued(text: str) -> dict[str, Any]:
+    """What a job was enqueued as, from its "enqueued" text; untrusted: a
+    field that is missing or of the wrong type is left out."""
+    due, queue, payload = [*text.split("\t", 2), "", ""][:3]
+    fields: dict[str, Any] = {"due": due, "queue": queue}
+    try:
+        doc = json.loads(payload) if payload else {}
+    except (ValueError, RecursionError):
+        doc = {}
+    if not isinstance(doc, dict):
+        doc = {}
+    meta = doc.get("meta")
+    attempt = meta.get("attempt", 1) if isinstance(meta, dict) else 1
+    fields["attempt"] = str(attempt) if type(attempt) is int else "1"
+    if isinstance(doc.get("class"), str):
+        fields["class"] = doc["class"]
+    if type(doc.get("enqueued_at")) in (int, float):
+        fields["enqueued_at"] = repr(doc["enqueued_at"])
+    if "args" in doc:
+        args = json.dumps(doc["args"])
+        size = len(args)
+        fields["args"] = args if size <= ARGS_SHOWN else f'{{"truncated": true, "size": {size}}}'
+    return {k: v for k, v in fields.items() if v != ""}
 
 
 def json_object(fields: dict[str, Any]) -> str:
@@ -186,9 +208,20 @@ class StatusNames:
         self.waiting: str = keys.plugin("status", "waiting")
         self.finals: str = keys.plugin("status", "finals")
         self.kills: str = keys.cancelled  # kill requests: see status_kill.lua
+        # Jobs someone waits on (wait()), scored by when the wait ends: a
+        # batched final state is published only for them (status_final.lua).
+        self.waiters: str = keys.plugin("status", "waiters")
         self._batch_keys = (self.waiting, self.finals, self.state_index)
         self._stamped, self._stamp = 0.0, ""
-        self._final_keys = (self.waiting, self.finals, self.state_index, self._prefix)
+        self._quoted: dict[str, str] = {}  # worker names as JSON strings (one per worker)
+        self._completed = ("completed", expire_s)
+        self._final_keys = (
+            self.waiting,
+            self.finals,
+            self.state_index,
+            self._prefix,
+            self.waiters,
+        )
 
     def key(self, job_id: str) -> str:
         """The job's own hash (it may not have one: see the module's doc)."""
@@ -211,7 +244,7 @@ class StatusNames:
         keys = (self.key(job_id), self.state_index, self.kills, self.waiting, self.finals)
         return resqplug.Write("status.set", keys, tuple(args))
 
-    def enqueued(self, job: resqplug.Job, args_text: str) -> resqplug.Write:
+    def enqueued(self, job: resqplug.Job) -> resqplug.Write:
         """The status of a job being enqueued: "queued", or "scheduled" when it
         has a due time. A first attempt's goes to the waiting hash
         (status_enqueued.lua, batched: it runs for every job); a later one's
@@ -220,18 +253,32 @@ class StatusNames:
         state = "queued" if job.due is None else "scheduled"
         stamp = self._stamp if now == self._stamped else repr(now)  # a batch shares its time
         self._stamped, self._stamp = now, stamp
-        again = bool(job.meta) and (job.attempt != 1 or "recoveries" in job.meta)
-        enqueued = enqueued_record(job, stamp, job.attempt if again else 1, args_text)
-        if again:
+        due = "" if job.due is None else repr(job.due)
+        if bool(job.meta) and (job.attempt != 1 or "recoveries" in job.meta):
+            enqueued = enqueued_text(job, due, job.attempt, job.args)
             return self.write(job.id, state, {"enqueued": enqueued})
-        record = f"{state}\t{stamp}\t{enqueued}"
-        return resqplug.Write("status.enqueued", self._batch_keys, (job.id, state, now, record))
+        shared = (state, stamp, due, job.queue, "new" if job.new_id else "")
+        return resqplug.Write("status.enqueued", self._batch_keys, (job.id,), shared)
+
+    def completed(self, job_id: str, running: dict[str, Any]) -> resqplug.Write:
+        """The final state of a first run that completed with no result, from
+        its ``running`` fields (started_at, worker): ``ended`` for the most
+        common run, its JSON written directly."""
+        worker = running["worker"]
+        quoted = self._quoted.get(worker)
+        if quoted is None:
+            quoted = self._quoted[worker] = _quote(worker)
+        run = (
+            f'{{"started_at":{running["started_at"]!r},"attempt":1,"worker":{quoted},'
+            f'"finished_at":{time.time()!r}}}'
+        )
+        return resqplug.Write("status.final", self._final_keys, (job_id, run), self._completed)
 
     def ended(self, job_id: str, state: str, fields: dict[str, Any]) -> resqplug.Write:
         """The final state of a run, with its fields (status_final.lua, batched:
         it rides the ack of every job)."""
-        args = (job_id, state, self.expire_s, json_object(fields))
-        return resqplug.Write("status.final", self._final_keys, args)
+        args = (job_id, json_object(fields))
+        return resqplug.Write("status.final", self._final_keys, args, (state, self.expire_s))
 
 
 class StatusStore(StatusNames):
@@ -307,6 +354,12 @@ class StatusStore(StatusNames):
         if status is not None and running is not None and status.status in WAITING:
             return Status(job_id, "working", {**status.fields, **running})  # not said yet
         return status
+
+    def add_waiter(self, job_id: str, until: float) -> None:
+        """Say that someone waits for the job's final state until ``until``
+        (unix time): its batched final state is then published. Call it after
+        subscribing and before reading the status, so no final is missed."""
+        self.client.redis.zadd(self.waiters, {job_id: until}, gt=True)
 
     def expires_in(self, job_id: str) -> float | None:
         """Seconds until the job's status expires; None if it never does (not

@@ -41,6 +41,74 @@ def test_an_enqueue_many_batch_is_queued_without_a_hash_per_job(
     assert status.created_at == status.enqueued_at == status.updated_at
 
 
+def test_a_big_payload_is_kept_without_its_args(default_client: resqplug.Resq) -> None:
+    store = StatusStore(default_client)
+    job_id = default_client.enqueue(sj.StatusRecord, "x" * 10_000)
+    assert job_id is not None
+    record = default_client.redis.hget(store.waiting, job_id)
+    assert record is not None and len(record) < 1000
+    status = resqplug_status.get(job_id)
+    assert status is not None and status.fields["class"] == "StatusRecord"
+    assert json.loads(status.fields["args"])["truncated"] is True
+    assert status.attempt == 1 and status.enqueued_at > 0
+
+
+def test_long_args_read_as_truncated_with_their_size(default_client: resqplug.Resq) -> None:
+    job_id = default_client.enqueue(sj.StatusRecord, "y" * 3000)
+    status = resqplug_status.get(job_id)  # type: ignore[arg-type]
+    assert status is not None
+    assert json.loads(status.fields["args"]) == {
+        "truncated": True,
+        "size": len(json.dumps(["y" * 3000])),
+    }
+
+
+def final_message(client: resqplug.Resq, job_id: str, waiter: bool, timeout: float) -> Any:
+    """The message published for the job's final state, if any, when it runs
+    with (``waiter``) or without someone waiting on it."""
+    store = StatusStore(client)
+    pubsub = client.redis.pubsub(ignore_subscribe_messages=True)
+    pubsub.subscribe(store.channel(job_id))
+    try:
+        if waiter:
+            store.add_waiter(job_id, time.time() + 60)
+        drain(client, Q)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            message = pubsub.get_message(timeout=left)  # None too for the subscription
+            if message is not None:
+                return message
+        return None
+    finally:
+        pubsub.close()
+
+
+def test_a_final_state_is_published_for_a_job_someone_waits_on_and_the_wait_ends(
+    default_client: resqplug.Resq,
+) -> None:
+    job_id = default_client.enqueue(sj.StatusRecord, "w")
+    assert job_id is not None
+    message = final_message(default_client, job_id, waiter=True, timeout=10)
+    assert message is not None and message["data"] == b"completed"
+    assert default_client.redis.zcard(StatusStore(default_client).waiters) == 0
+
+
+def test_no_final_state_is_published_for_a_job_nobody_waits_on(
+    default_client: resqplug.Resq,
+) -> None:
+    job_id = default_client.enqueue(sj.StatusRecord, "n")
+    assert job_id is not None
+    assert final_message(default_client, job_id, waiter=False, timeout=0.3) is None
+
+
+def test_waits_whose_time_passed_leave_the_waiters(default_client: resqplug.Resq) -> None:
+    store = StatusStore(default_client)
+    store.add_waiter("gone-waiter", time.time() - 1)
+    default_client.enqueue(sj.StatusRecord, "p")
+    drain(default_client, Q)
+    assert default_client.redis.zcard(store.waiters) == 0
+
+
 def test_a_run_that_ends_unseen_moves_to_the_finals_hash_with_what_it_was(
     default_client: resqplug.Resq,
 ) -> None:
@@ -122,6 +190,19 @@ def test_a_failed_job_enqueued_again_is_queued_once_in_one_index(
     status = store.get(job_id)
     assert status is not None and status.status == "queued"
     assert "exception" not in status.fields  # the earlier run's record went
+    assert store.count() == store.count("queued") == 1
+
+
+def test_a_job_object_pushed_again_after_its_run_is_queued_once_in_one_index(
+    default_client: resqplug.Resq,
+) -> None:
+    store = StatusStore(default_client)
+    job = sj.StatusRecord(["x"], queue=Q)
+    assert default_client.push(job) == job.id
+    drain(default_client, Q)
+    assert default_client.push(job) == job.id
+    status = store.get(job.id)
+    assert status is not None and status.status == "queued"
     assert store.count() == store.count("queued") == 1
 
 

@@ -5,19 +5,21 @@
 -- seen running) moves to the shared finals hash: a few commands for the
 -- whole batch, not a hash and its expiry per job. A job with a status of its
 -- own (seen running, progress, retried) gets its final state there, with the
--- expiry. Each final state is published on a channel named like the job's
--- hash (wait()). Records of the finals hash older than the expiry leave it,
+-- expiry. The final state of a job someone waits on (wait(): in the
+-- waiters zset) is published on a channel named like the job's hash; a
+-- PUBLISH per job costs more than the rest of its status. Records of the finals hash older than the expiry leave it,
 -- with their index entries, up to a hundred per state per call.
 -- Where a status is read, the waiting record comes first, then the finals
 -- hash, then the job's own hash (store.py's module doc).
--- KEYS per write: [1] waiting hash   [2] finals hash   [3] prefix of the
+-- KEYS (shared): [1] waiting hash   [2] finals hash   [3] prefix of the
 --                 per-state indexes   [4] prefix of the jobs' own hashes
--- ARGV per write: [1] job id   [2] state   [3] expiry seconds
---                 [4] the run's fields, a JSON object
+--                 [5] waiters (zset: job id -> until when someone waits)
+-- SHARED: [1] state   [2] expiry seconds
+-- ARGV per write: [1] job id   [2] the run's fields, a JSON object
 -- COUNT the number of writes. Record formats: see status_enqueued.lua (the
 -- waiting record rides along in the final one, unparsed). The
 -- time of the change is the server's (one TIME for the batch).
-local W, F, P, OWN = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local W, F, P, OWN, WAITERS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local CHUNK = 500
 local clock = redis.call('TIME')
 local now = clock[1] .. '.' .. string.format('%06d', tonumber(clock[2]))
@@ -35,17 +37,17 @@ local function add(lists, name, a, b)
   if b then list[#list + 1] = b end
 end
 
+local state, ttl = SHARED[1], tonumber(SHARED[2])
 local ids = {}
-for i = 1, COUNT do ids[i] = ARGV[4 * i - 3] end
+for i = 1, COUNT do ids[i] = ARGV[2 * i - 1] end
 local waiting = {}
 for i = 1, #ids, CHUNK do
   local part = redis.call('HMGET', W, unpack(ids, i, math.min(i + CHUNK - 1, #ids)))
   for j = 1, #part do waiting[i + j - 1] = part[j] end
 end
-local records, left, removed, added, ttl = {}, {}, {}, {}, 0
+local records, left, removed, added = {}, {}, {}, {}
 for i = 1, COUNT do
-  local id, state, json = ids[i], ARGV[4 * i - 2], ARGV[4 * i]
-  ttl = tonumber(ARGV[4 * i - 1])
+  local id, json = ids[i], ARGV[2 * i]
   local carried, old = waiting[i], nil  -- the waiting record goes along
   if carried then
     left[#left + 1] = id
@@ -71,7 +73,21 @@ for i = 1, COUNT do
   end
   if old and old ~= state then add(removed, old, id) end
   add(added, state, now, id)
-  redis.call('PUBLISH', OWN .. id, state)
+end
+-- Publish for the jobs someone waits on; their waits are over, and waits
+-- whose time passed (a waiter that went away) leave too.
+if redis.call('ZCARD', WAITERS) > 0 then
+  for i = 1, #ids, CHUNK do
+    local part = {unpack(ids, i, math.min(i + CHUNK - 1, #ids))}
+    local scores = redis.call('ZMSCORE', WAITERS, unpack(part))
+    for j = 1, #part do
+      if scores[j] then
+        redis.call('PUBLISH', OWN .. part[j], state)
+        redis.call('ZREM', WAITERS, part[j])
+      end
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', WAITERS, '-inf', '(' .. now)
 end
 each_chunk(left, 1, function(...) redis.call('HDEL', W, ...) end)
 for state, list in pairs(removed) do

@@ -58,14 +58,16 @@ _KEPT = 4096  # the caches are emptied when they reach this size
 
 def enqueued_write(job: Job) -> resqplug.Write:
     """The write counting one enqueue: the same (immutable) one for every job
-    of a namespace, queue and class."""
+    of a namespace, queue and class; no arg per job (the label set is shared:
+    the core sends it once per group)."""
     keys = keys_for(job)
     found = _ENQUEUED.get((keys.namespace, job.queue, job.class_name))
     if found is None:
         if len(_ENQUEUED) >= _KEPT:
             _ENQUEUED.clear()
         counters = keys_of(keys).counters
-        found = resqplug.Write(ENQUEUED, (counters,), (label_set(job.queue, job.class_name),))
+        label = label_set(job.queue, job.class_name)
+        found = resqplug.Write(ENQUEUED, (counters,), (), (label,))
         _ENQUEUED[(keys.namespace, job.queue, job.class_name)] = found
     return found
 
@@ -99,7 +101,7 @@ def run_write(
         latency = min(latency, LONGEST) if latency > 0 else 0.0
         code += bisect_left(BUCKETS, latency) + 1
         lag = int(latency * 1_000_000)
-    return resqplug.Write(RUNS, parts[0], (parts[1], code, micros, lag))
+    return resqplug.Write(RUNS, parts[0], (code, micros, lag), (parts[1],))
 
 
 def fragments() -> dict[str, str]:

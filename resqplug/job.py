@@ -125,6 +125,15 @@ class Job:
 
         return default_client().enqueue_to(queue, cls, *args)
 
+    @classmethod
+    def enqueue_on_commit(cls, *args: Any, using: str | None = None) -> str:
+        """Enqueue when the Django transaction open on database ``using``
+        commits (at once outside one); dropped on rollback. Returns the id,
+        chosen now. Needs Django (``resqplug.contrib.django.enqueue_on_commit``)."""
+        from .contrib.django.transaction import enqueue_on_commit
+
+        return enqueue_on_commit(cls, *args, using=using)
+
 
 class FunctionJob(Generic[P, R]):
     """What ``@job`` returns: call it to run the function here, ``.enqueue`` to queue it."""
@@ -142,6 +151,9 @@ class FunctionJob(Generic[P, R]):
 
     def enqueue_to(self, queue: str, *args: Any) -> str | None:
         return self.job_class.enqueue_to(queue, *args)
+
+    def enqueue_on_commit(self, *args: Any, using: str | None = None) -> str:
+        return self.job_class.enqueue_on_commit(*args, using=using)
 
     def using(self, client: Resq) -> Callable[..., str | None]:
         """``send_welcome.using(client)(7)`` enqueues on an explicit client."""

@@ -39,8 +39,13 @@ class Scheduler:
     ) -> str | None:
         """Schedule ``target(*args)`` for ``when``; before_enqueue runs now (and
         again when the job is moved to its queue). Returns the job id, or None."""
+        return self.schedule(self.client.build(target, args, queue=queue), when)
+
+    def schedule(self, job: resqplug.Job, when: Any) -> str | None:
+        """Schedule a job built by ``client.build`` (its id chosen by the
+        caller, as a framework layer does) for ``when``; the job id, or None
+        if a hook vetoed it or a guard refused it."""
         due = epoch(when)
-        job = self.client.build(target, args, queue=queue)
         job.due = due
         text = self.client.prepare(job, carry_writes=True)  # carried by delayed.add
         if text is None:

@@ -1,0 +1,2 @@
+"""Framework layers on top of resqplug (each needs its framework installed):
+``resqplug.contrib.django`` is the Django Tasks backend."""

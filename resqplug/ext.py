@@ -33,7 +33,8 @@ What is here:
   ``exit_code_for``. For a one-line error, raise a ``resqplug`` error
   (``ConfigError``, ``NotFoundError``, ``PayloadError``...) from a command:
   the CLI prints ``resqplug: error: <message>`` with ``exit_code_for``'s code;
-- dashboard pages: ``Page``, ``Section``, ``Button``, ``Progress``, ``redact``;
+- dashboard pages: ``Page``, ``Section``, ``Button``, ``Progress``, ``redact``,
+  and ``Endpoint`` (a plain resource such as ``/metrics``);
 - the demo: ``DemoJobs``.
 
 Names that would load more than a job needs (redis-py for delayed sets, click
@@ -83,7 +84,7 @@ if TYPE_CHECKING:
     from .cli.queues import parse_json_args
     from .cli.work import load_apps
     from .delayed import Delayed, DelayedSet
-    from .web.pages import Button, Page, Progress, Section, redact
+    from .web.pages import Button, Endpoint, Page, Progress, Section, redact
 
 # name -> module it lives in, imported on first access (see the docstring).
 _LAZY = {
@@ -95,6 +96,7 @@ _LAZY = {
     "parse_json_args": "resqplug.cli.queues",
     "load_apps": "resqplug.cli.work",
     "Button": "resqplug.web.pages",
+    "Endpoint": "resqplug.web.pages",
     "Page": "resqplug.web.pages",
     "Progress": "resqplug.web.pages",
     "Section": "resqplug.web.pages",
@@ -121,6 +123,7 @@ __all__ = [
     "DontDequeue",
     "DontEnqueue",
     "DontPerform",
+    "Endpoint",
     "EnqueueGuard",
     "Job",
     "JobOption",

@@ -272,7 +272,8 @@ def add_cli_commands(cli: click.Group) -> None:
 
 @hookspec
 def dashboard_pages() -> Any:
-    """Return dashboard pages this plugin adds (see resqplug.web)."""
+    """Return dashboard pages this plugin adds (see resqplug.web): ``Page``s,
+    and ``Endpoint``s for plain resources served at the top level (``/metrics``)."""
 
 
 @hookspec

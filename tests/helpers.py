@@ -12,7 +12,9 @@ import resqplug
 from resqplug.pytest_fixtures import FAST_LEASE, child_env, resqplug_cmd, wait_for  # noqa: F401 - re-exported for the tests
 
 TESTS = Path(__file__).resolve().parent
-CORE_ONLY = {"RESQPLUG_DISABLE_PLUGINS": "retry,scheduler,loner,status,cleaner"}
+# The bundled plugins (plugins/<name>, <name> its entry point's name).
+BUNDLED = tuple(sorted(p.parent.name for p in (TESTS.parent / "plugins").glob("*/pyproject.toml")))
+CORE_ONLY = {"RESQPLUG_DISABLE_PLUGINS": ",".join(BUNDLED)}
 
 
 def env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import worker_jobs_exits
+from helpers import CORE_ONLY
 
 import resqplug
 from resqplug.testing import drain
@@ -20,7 +21,7 @@ def _clear_done():
 def _core_only(monkeypatch):
     """These tests are about the core's inline semantics: installed plugins
     (status writes its own keys) are switched off."""
-    monkeypatch.setenv("RESQPLUG_DISABLE_PLUGINS", "retry,scheduler,loner,status,cleaner")
+    monkeypatch.setenv("RESQPLUG_DISABLE_PLUGINS", CORE_ONLY["RESQPLUG_DISABLE_PLUGINS"])
     resqplug.plugins.reset_plugins()
 
 

@@ -75,6 +75,7 @@ def test_the_plugin_packages_are_found():
     assert [p.name for p in PACKAGES] == [
         "resqplug_cleaner",
         "resqplug_loner",
+        "resqplug_metrics",
         "resqplug_retry",
         "resqplug_scheduler",
         "resqplug_status",

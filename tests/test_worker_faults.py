@@ -16,7 +16,7 @@ import pytest
 import redis
 import worker_jobs
 import worker_jobs_faults
-from helpers import WorkerProcess, env, registered_workers, resqplug_cmd, wait_for
+from helpers import CORE_ONLY, WorkerProcess, env, registered_workers, resqplug_cmd, wait_for
 from redis_server import RedisServer, needs_redis_server
 
 import resqplug
@@ -308,7 +308,7 @@ def test_redis_gone_while_a_slow_job_holds_a_batch_loses_nothing(
     ids = resq.enqueue_many(worker_jobs_faults.FQuiet, fast)
     slow = resq.enqueue(worker_jobs_faults.FQuiet, str(log), 1.5)
     ids += [slow, *resq.enqueue_many(worker_jobs_faults.FQuiet, fast)]
-    core_only = {"RESQPLUG_DISABLE_PLUGINS": "retry,scheduler,loner,status,cleaner"}
+    core_only = {"RESQPLUG_DISABLE_PLUGINS": CORE_ONLY["RESQPLUG_DISABLE_PLUGINS"]}
     worker = FaultWorker(aof_server.url, namespace, "-q", "work", *mode, extra_env=core_only)
     try:
         wait_for(lambda: log.exists() and f"start {slow}" in log.read_text(), what="slow job")

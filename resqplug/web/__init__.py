@@ -5,7 +5,7 @@
     flask_app.wsgi_app = DispatcherMiddleware(flask_app.wsgi_app,
                                               {"/resque": resqplug.web.wsgi_app()})
 
-The page types (Page, Section, Button, Progress) import without the web extra,
+The page types (Page, Section, Button, Progress, Endpoint) import without the web extra,
 so a plugin can offer its pages whether or not the dashboard is installed.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .pages import Button, Page, Progress, Section, redact
+from .pages import Button, Endpoint, Page, Progress, Section, redact
 
-__all__ = ["Button", "Page", "Progress", "Section", "create_app", "redact", "wsgi_app"]
+__all__ = ["Button", "Endpoint", "Page", "Progress", "Section", "create_app", "redact", "wsgi_app"]
 
 
 def create_app(*args: Any, **kwargs: Any) -> Any:

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
@@ -18,7 +19,7 @@ from ..payload import validate_queue_name
 from ..plugins import get_plugins
 from . import views
 from .hosts import AllowedHosts
-from .pages import Button, Page, Progress
+from .pages import Button, Endpoint, Page, Progress
 from .security import clamp_int, csrf_ok, csrf_token
 
 PER_PAGE, MAX_PER_PAGE = 25, 100
@@ -42,9 +43,13 @@ class Dashboard:
         )
         self.env.globals.update(Button=Button, Progress=Progress)
         self.pages: dict[str, Page] = {}
+        self.endpoints: dict[str, Endpoint] = {}
         for found in get_plugins().hook.dashboard_pages():
             for page in found or ():
-                self.pages[page.path] = page
+                if isinstance(page, Endpoint):
+                    self.endpoints[page.path] = page
+                else:
+                    self.pages[page.path] = page
 
     @property
     def client(self) -> Resq:
@@ -161,6 +166,16 @@ class Dashboard:
         params = {k: v[:300] for k, v in request.query_params.items()}
         sections = page.render(self.client, params)
         return self.render(request, "plugin.html", page=page, sections=sections)
+
+    def endpoint(self, endpoint: Endpoint) -> Any:
+        """The view of a plugin's plain resource (``Endpoint``)."""
+
+        async def view(request: Request) -> Response:
+            params = {k: v[:300] for k, v in request.query_params.items()}
+            body, media_type = await run_in_threadpool(endpoint.serve, self.client, params)
+            return Response(body, media_type=media_type)
+
+        return view
 
     def paging(self, request: Request) -> tuple[int, int]:
         q = request.query_params

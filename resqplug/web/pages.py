@@ -61,3 +61,19 @@ class Page:
     title: str
     render: Render
     actions: dict[str, Action] = field(default_factory=dict)
+
+
+# serve(client, params) -> (body, content type)
+Serve = Callable[[Any, dict[str, str]], tuple[bytes, str]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A plain GET resource a plugin serves at the dashboard's top level
+    (``/<path>``, e.g. ``/metrics`` for Prometheus), not a page: ``serve``
+    returns the body and its content type, and runs in a worker thread.
+    It sits behind the dashboard's auth and Host check like every page; a
+    path the dashboard itself uses is refused (logged, not served)."""
+
+    path: str  # one word, e.g. "metrics"
+    serve: Serve

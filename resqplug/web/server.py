@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +20,9 @@ from .app import Dashboard
 from .hosts import AllowedHosts
 from .pages import DEFAULT_REDACT
 from .security import HostGuard, credentials_from_env, guarded
+
+log = logging.getLogger("resqplug.web")
+WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 
 
 def create_app(
@@ -70,7 +75,23 @@ def create_app(
         post("/p/{page}/{action}", actions.plugin_action),
         Mount("/static", StaticFiles(packages=[("resqplug.web", "static")]), name="static"),
     ]
+    routes += plugin_endpoints(d, get)
     return Starlette(routes=routes, middleware=[Middleware(HostGuard, hosts=hosts)])
+
+
+CORE_WORDS = {"", "api", "queues", "failed", "workers", "stats", "p", "static"}
+
+
+def plugin_endpoints(d: Dashboard, get: Any) -> list[Route]:
+    """Routes for the plugins' plain resources; a path that is not one word,
+    or that the dashboard uses itself, is refused."""
+    routes = []
+    for path, endpoint in sorted(d.endpoints.items()):
+        if path in CORE_WORDS or not WORD.match(path):
+            log.error("a plugin's dashboard endpoint %r is refused: taken or not one word", path)
+            continue
+        routes.append(get(f"/{path}", d.endpoint(endpoint)))
+    return routes
 
 
 def wsgi_app(client: Resq | None = None, **options: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Every pair of the five plugins composes: each pair runs alone (the core and
+"""Every pair of the bundled plugins composes: each pair runs alone (the core and
 those two plugins, in this process and in real ``resqplug work`` processes
 on real Redis) through the seed scenario, each plugin adding its part:
 
@@ -10,7 +10,9 @@ on real Redis) through the seed scenario, each plugin adding its part:
 - loner: the job is unique, one lock held from enqueue through the retries and
   the requeue (copies refused), released at the end;
 - status: one status, for that id, through scheduled/queued, retrying or
-  failed, queued again, to completed.
+  failed, queued again, to completed;
+- metrics: each run counted once, after one enqueue each (a scheduled one
+  when it was moved), its failures as retried or failed.
 
 Between runs the worker is stopped, so the state in between is seen as it is:
 a worker of a job in a queue runs in ``--burst`` mode; one of a job in a
@@ -30,6 +32,7 @@ import resqplug_scheduler
 import resqplug_status
 from pair_jobs import QUEUE, job_class_for, runs
 from resqplug_cleaner import Cleaner, Filter
+from resqplug_metrics import read_counts
 from together_helpers import ALL_PLUGINS, Proc, Spawn, only_env, wait_for
 
 import resqplug
@@ -149,6 +152,11 @@ class PairScenario:
             if self.has("retry"):  # an earlier attempt's failure is not this run's
                 assert not status.fields.get("error") and not status.fields.get("exception")
             assert [s.id for s in resqplug_status.list()] == [self.job_id]
+        if self.has("metrics"):
+            found = read_counts(self.client)[(QUEUE, self.job_class.name)].counters
+            assert found["enqueued"] == found["started"] == len(ran)
+            assert found["failed"] + found["retried"] == self.fail_runs
+            assert found["succeeded"] == 1 and found["killed"] == found["recovered"] == 0
         if self.has("loner"):
             assert resqplug_loner.holder(self.job_class, self.fail_runs) is None
             assert resqplug.enqueue(self.job_class, self.fail_runs) not in (None, self.job_id)

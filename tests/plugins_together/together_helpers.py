@@ -16,7 +16,7 @@ from resqplug.pytest_fixtures import (  # noqa: F401 - re-exported for the tests
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-ALL_PLUGINS = ("cleaner", "loner", "retry", "scheduler", "status")
+ALL_PLUGINS = ("cleaner", "loner", "metrics", "retry", "scheduler", "status")
 PLUGIN_TEST_DIRS = [ROOT / "plugins" / name / "tests" for name in ALL_PLUGINS]
 
 

@@ -40,12 +40,23 @@ def ensure() -> None:
     print(f"installing the peers into {VENV.relative_to(ROOT)} ...", file=sys.stderr, flush=True)
     if not PY.exists():
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
-        subprocess.run([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"], check=True)
+        quiet([str(PY), "-m", "pip", "install", "-q", "--upgrade", "pip"])
     pip = [str(PY), "-m", "pip", "install", "-q", "-r", str(REQUIREMENTS), "-e", str(ROOT)]
     for plugin in plugin_dirs():
         pip += ["-e", str(plugin)]
-    subprocess.run(pip, check=True)
+    quiet(pip)
     stamp.write_text(digest.hexdigest())
+
+
+def quiet(command: list[str]) -> None:
+    """Run pip with its output in the venv's install.log, shown only when it
+    fails (pip warns about every unusable index location a machine has)."""
+    log = VENV / "install.log"
+    with log.open("ab") as out:
+        done = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        sys.stderr.write(log.read_text("utf-8", "replace")[-4000:])
+        sys.exit(f"installing the peers failed (exit {done.returncode}); all of it: {log}")
 
 
 def reexec(script: str) -> None:

@@ -21,6 +21,7 @@ its ``spawn`` from it with ``resqplug_processes.spawner(app, path=..., queue=...
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -376,3 +377,31 @@ def resqplug_processes(redis_url: str, namespace: str, tmp_path: Path) -> Iterat
         yield processes
     finally:
         processes.kill_all()
+
+
+@pytest.fixture
+def own_redis() -> Iterator[str]:
+    """The URL of a redis-server only this test uses (a unix socket): watching
+    it with MONITOR slows no one else down."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("this test needs a redis-server binary on PATH")
+    folder = Path(tempfile.mkdtemp(prefix="rqo-"))  # short: a socket path has a length limit
+    sock = folder / "redis.sock"
+    cmd = [binary, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"]
+    proc = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"unix://{sock}"
+
+    def answers() -> bool:
+        try:
+            return bool(redis.Redis.from_url(url).ping())
+        except (redis.ConnectionError, FileNotFoundError):
+            return False
+
+    try:
+        wait_for(answers, 10, "the test's own redis-server")
+        yield url
+    finally:
+        proc.kill()
+        proc.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
